@@ -1,0 +1,57 @@
+# pacslab: `make run` starts the platform on a demo archive; `make test` runs every test.
+# Both set everything up on a fresh machine (a .venv, the Python packages, and as root the Debian peers).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO_ROOT ?= demo-archive
+DEMO_INPUT ?= demo-input
+JUPYTER_PORT ?= 8888
+TEST_WORKERS ?= 2
+DEBIAN_PACKAGES := dcmtk orthanc orthanc-dicomweb dicom3tools
+
+.PHONY: run test venv system-deps demo clean bench lint
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[all,test]"
+	touch $(STAMP)
+
+# Debian peers the tests talk to (dcmtk, Orthanc, dciodvfy). Installed when missing and we are root.
+system-deps:
+	@missing=""; \
+	command -v storescu >/dev/null || missing="$$missing dcmtk"; \
+	command -v Orthanc >/dev/null || missing="$$missing orthanc"; \
+	test -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so || missing="$$missing orthanc-dicomweb"; \
+	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null; \
+	  else echo "warning: missing$$missing (run as root or apt-get install them); tests needing them skip"; fi; \
+	fi
+
+demo: $(STAMP)
+	test -d $(DEMO_ROOT) || ($(VENV)/bin/pacslab demo $(DEMO_INPUT) && \
+	  $(VENV)/bin/pacslab init $(DEMO_ROOT) && $(VENV)/bin/pacslab ingest $(DEMO_ROOT) $(DEMO_INPUT))
+
+run: system-deps demo
+	PACSLAB_ARCHIVE=$(abspath $(DEMO_ROOT)) $(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 \
+	  --port=$(JUPYTER_PORT) --allow-root --LabApp.extension_manager=readonly \
+	  --ServerApp.root_dir=$(abspath notebooks) notebooks/00_quickstart.ipynb
+
+test: system-deps $(STAMP)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -q
+
+bench: $(STAMP) system-deps
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(PY) -m pip install -q ruff && $(VENV)/bin/ruff check pacslab
+
+clean:
+	rm -rf $(VENV) $(DEMO_ROOT) $(DEMO_INPUT)

@@ -1,0 +1,438 @@
+"""The archive: originals, catalog and volumes behind one object."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import io
+import logging
+import os
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import pydicom
+import xarray as xr
+import yaml
+
+from pacslab.catalog import SQLiteCatalog
+from pacslab.errors import (
+    ArchiveExistsError,
+    ArchiveNotFoundError,
+    SeriesNotFoundError,
+    VolumeNotFoundError,
+)
+from pacslab.ingest import IngestReport, build_pending_volumes, ingest_bytes, ingest_paths
+from pacslab.storage import OriginalStore, is_local, join, open_filesystem, write_atomic
+from pacslab.storage._originals import sha256_hex
+from pacslab.volumes.store import open_volume_group, read_volume
+
+__all__ = ["Archive", "VerifyReport", "open_archive"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_NAME = "pacslab.yaml"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    """What :meth:`Archive.verify` found.
+
+    Attributes
+    ----------
+    problems : list of str
+        Disagreements between catalog, originals and volumes (missing or damaged
+        files, wrong counts). An empty list means the archive is consistent.
+    orphans : list of str
+        Stored originals no catalog row points at: left by an interrupted ingest,
+        harmless; ingesting the same files again adopts them.
+    pending : list of str
+        Series whose volumes are still to be built (``Archive.build_volumes()``).
+    checked : dict
+        How many instances, blobs and volumes were checked.
+    """
+
+    problems: list[str] = dataclasses.field(default_factory=list)
+    orphans: list[str] = dataclasses.field(default_factory=list)
+    pending: list[str] = dataclasses.field(default_factory=list)
+    checked: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when catalog and storage agree."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {**dataclasses.asdict(self), "ok": self.ok}
+
+    def __repr__(self) -> str:
+        return (
+            f"<VerifyReport ok={self.ok} problems={len(self.problems)} orphans={len(self.orphans)} "
+            f"pending={len(self.pending)} checked={self.checked}>"
+        )
+
+
+def open_archive(root: str | os.PathLike[str], *, create: bool = False) -> Archive:
+    """Open the archive at *root*, a local folder or an fsspec URL.
+
+    Parameters
+    ----------
+    root : str or path-like
+        ``"/data/pacs"``, ``"memory://scratch"``, …
+    create : bool
+        Create an empty archive when there is none.
+
+    Raises
+    ------
+    ArchiveNotFoundError
+        No archive at *root* and *create* is False.
+
+    Examples
+    --------
+    >>> archive = open_archive("memory://doctest", create=True)
+    >>> archive.studies().empty
+    True
+    """
+    fs, path = open_filesystem(root)
+    config_path = join(path, CONFIG_NAME)
+    if not fs.exists(config_path):
+        if not create:
+            raise ArchiveNotFoundError(
+                f"There is no pacslab archive at {os.fspath(root)!r}; create one with "
+                f"`pacslab init {os.fspath(root)}` or open_archive(..., create=True)."
+            )
+        settings = {"pacslab_archive": FORMAT_VERSION, "created": _dt.datetime.now(_dt.UTC).isoformat(),
+                    "catalog": "catalog.sqlite"}  # fmt: skip
+        fs.makedirs(path, exist_ok=True)
+        write_atomic(fs, config_path, yaml.safe_dump(settings).encode())
+    return Archive(root)
+
+
+def init_archive(root: str | os.PathLike[str]) -> Archive:
+    """Create a new, empty archive at *root*.
+
+    Raises
+    ------
+    ArchiveExistsError
+        There is one already.
+    """
+    fs, path = open_filesystem(root)
+    if fs.exists(join(path, CONFIG_NAME)):
+        raise ArchiveExistsError(f"An archive already exists at {os.fspath(root)!r}.")
+    return open_archive(root, create=True)
+
+
+class Archive:
+    """A pacslab archive: lossless originals, a catalog, and Zarr volumes.
+
+    Use :func:`open_archive` to get one.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The archive root (local folder or fsspec URL) holding ``pacslab.yaml``.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.fs, self.root = open_filesystem(root)
+        self.url = self.root if is_local(self.fs) else self.fs.unstrip_protocol(self.root)
+        self.settings = yaml.safe_load(self.fs.cat_file(join(self.root, CONFIG_NAME)))
+        self.originals = OriginalStore(self.fs, self.root)
+        if is_local(self.fs):
+            self.catalog = SQLiteCatalog(os.path.join(self.root, self.settings.get("catalog", "catalog.sqlite")))
+        else:
+            self.catalog = SQLiteCatalog(":memory:", name=self.url)
+
+    def __repr__(self) -> str:
+        c = self.catalog.counts()
+        return f"<pacslab.Archive {self.url!r}: {c['studies']} studies, {c['series']} series, {c['instances']} instances>"
+
+    def close(self) -> None:
+        """Close the catalog."""
+        self.catalog.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- ingest ------------------------------------------------------------------------
+    def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, progress: bool = True,
+               build_volumes: bool | None = None) -> IngestReport:  # fmt: skip
+        """Ingest DICOM files, folders (recursively) and zip files.
+
+        Parameters
+        ----------
+        paths : path or iterable of paths
+        progress : bool
+            Show a progress bar.
+        build_volumes : bool, optional
+            Build the volumes of new image series at the end (``ingest.build-volumes``).
+
+        Returns
+        -------
+        IngestReport
+            Counts of new, duplicate, conflicting and rejected instances; rejected files
+            are named with their reason and copied to ``quarantine/``.
+        """
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        return ingest_paths(self, paths, progress=progress, build_volumes=build_volumes)
+
+    def ingest_bytes(self, data: bytes, *, source: str = "bytes") -> str:
+        """Ingest one instance given as bytes; returns ``"new"``, ``"duplicate"``, ``"conflict"`` or ``"rejected"``."""
+        return ingest_bytes(self, data, source=source)[0]
+
+    def build_volumes(self, series_instance_uid: str | Sequence[str] | None = None, *, progress: bool = False) -> IngestReport:
+        """Build the volumes of pending series (or rebuild those of the series given)."""
+        series = [series_instance_uid] if isinstance(series_instance_uid, str) else series_instance_uid
+        return build_pending_volumes(self, series=series, progress=progress)
+
+    def watch(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, interval: float | None = None,
+              settle: float | None = None, stop: Any = None, max_cycles: int | None = None,
+              progress: bool = False) -> IngestReport:  # fmt: skip
+        """Ingest files as they appear in watched folders, until *stop* is set.
+
+        A file is ingested once its size and modification time have not changed for
+        *settle* seconds, so files still being copied are not read half-written.
+
+        Parameters
+        ----------
+        paths : path or iterable of paths
+            Folders to watch.
+        interval, settle : float, optional
+            Seconds between scans, and of stability (``ingest.watch-interval``, ``ingest.watch-settle``).
+        stop : threading.Event, optional
+            Set it to end the watch (Ctrl-C ends it too).
+        max_cycles : int, optional
+            Stop after this many scans (tests).
+        """
+        from pacslab.ingest.watch import watch_folders
+
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        return watch_folders(self, list(paths), interval=interval, settle=settle, stop=stop,
+                             max_cycles=max_cycles, progress=progress)  # fmt: skip
+
+    # -- query ------------------------------------------------------------------------
+    def patients(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+        """Patients matching DICOM *filters* (see :meth:`studies`)."""
+        return self.catalog.query("patients", filters, fields=fields, limit=limit, offset=offset)
+
+    def studies(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+        """Studies matching DICOM *filters*, as a DataFrame.
+
+        Filters are DICOM keywords with DICOM matching (PS3.4 C.2.2.2): ``PatientName="doe*"``
+        (wildcards ``*`` and ``?``; names ignore case), ``StudyDate="20240101-20240131"``
+        (ranges, either end open), ``StudyInstanceUID=[uid1, uid2]`` (lists), and any
+        attribute of any instance's header, e.g. ``SliceThickness=2.5``, ``Modality="CT"``.
+
+        Parameters
+        ----------
+        fields : sequence of str
+            Extra keywords to return, read from the stored headers.
+        limit, offset : int
+            Paging.
+
+        Examples
+        --------
+        >>> archive.studies(PatientName="DOE^*", StudyDate="2024-")  # doctest: +SKIP
+        """
+        return self.catalog.query("studies", filters, fields=fields, limit=limit, offset=offset)
+
+    def series(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+        """Series matching DICOM *filters* (see :meth:`studies`), with their volume state."""
+        return self.catalog.query("series", filters, fields=fields, limit=limit, offset=offset)
+
+    def instances(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+        """Instances matching DICOM *filters* (see :meth:`studies`)."""
+        return self.catalog.query("instances", filters, fields=fields, limit=limit, offset=offset)
+
+    def conflicts(self) -> pd.DataFrame:
+        """Instances received again under a known SOPInstanceUID with other content."""
+        return self.catalog.conflicts()
+
+    def rejections(self) -> pd.DataFrame:
+        """Every input that was rejected, why, and where it was quarantined."""
+        return self.catalog.rejections()
+
+    def audit_log(self, *, limit: int | None = None) -> pd.DataFrame:
+        """The audit table: who did what, when, to which UIDs."""
+        return self.catalog.audit_log(limit=limit)
+
+    # -- originals ----------------------------------------------------------------------
+    def read_instance(self, sop_instance_uid: str, *, verify: bool = False) -> bytes:
+        """The original file of an instance, byte for byte as received.
+
+        Parameters
+        ----------
+        verify : bool
+            Check the bytes against the SHA-256 recorded at ingest.
+        """
+        row = self.catalog.instance(sop_instance_uid)
+        return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
+
+    def dataset(self, sop_instance_uid: str, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
+        """An instance as a :class:`pydicom.Dataset`."""
+        data = self.read_instance(sop_instance_uid)
+        force = not (len(data) >= 132 and data[128:132] == b"DICM")
+        return pydicom.dcmread(io.BytesIO(data), force=force, stop_before_pixels=stop_before_pixels)
+
+    def iter_instances(self, uid: str) -> Any:
+        """Yield ``(SOPInstanceUID, bytes)`` of every instance of a study, series or one instance."""
+        for row in self._instance_rows(uid):
+            yield row["SOPInstanceUID"], self.originals.read(row["stored_key"])
+
+    def _instance_rows(self, uid: str) -> list[dict[str, Any]]:
+        level = self.catalog.level_of(uid)
+        key = {"study": "study_instance_uid", "series": "series_instance_uid", "instance": "sop_instance_uid"}[level]
+        return self.catalog.instance_keys(**{key: uid})
+
+    def export(self, uid: str, directory: str | os.PathLike[str]) -> list[str]:
+        """Copy the original files of a study, series or instance to *directory*.
+
+        Files are named ``<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``.
+        """
+        out = []
+        for row in self._instance_rows(uid):
+            path = os.path.join(os.fspath(directory), row["StudyInstanceUID"], row["SeriesInstanceUID"],
+                                row["SOPInstanceUID"] + ".dcm")  # fmt: skip
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as fh:
+                fh.write(self.originals.read(row["stored_key"], sha256=row["sha256"]))
+            out.append(path)
+        self.catalog.audit("export", service="files", uids=[uid], count=len(out), detail=os.fspath(directory))
+        return out
+
+    # -- volumes --------------------------------------------------------------------------
+    def volumes(self, series_instance_uid: str | None = None) -> pd.DataFrame:
+        """The volumes of a series (or all), one row per stack."""
+        return pd.DataFrame(self.catalog.volumes(series_instance_uid))
+
+    def _volume_row(self, series_instance_uid: str, stack: int) -> dict[str, Any]:
+        rows = self.catalog.volumes(series_instance_uid)
+        for row in rows:
+            if row["stack_index"] == stack:
+                return row
+        series = self.catalog.query("series", {"SeriesInstanceUID": series_instance_uid})
+        if series.empty:
+            raise SeriesNotFoundError(f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive.")
+        state, reason = series.iloc[0]["volume_state"], series.iloc[0]["volume_reason"]
+        if rows:
+            raise VolumeNotFoundError(f"Series {series_instance_uid!r} has {len(rows)} stacks (0–{len(rows) - 1}), not {stack}.")
+        hint = {"pending": "it is still to be built: call archive.build_volumes()",
+                "failed": f"building it failed: {reason}",
+                "none": "the series has no image instances"}.get(state, state)  # fmt: skip
+        raise VolumeNotFoundError(f"Series {series_instance_uid!r} has no volume: {hint}.")
+
+    def open_volume(self, series_instance_uid: str, *, stack: int = 0, rescale: bool = True, chunks: Any = None) -> xr.DataArray:
+        """A series as a lazy, dask-backed :class:`xarray.DataArray`.
+
+        Dims are ``("z", "y", "x")`` — with a leading ``"c"`` for colour and a leading
+        4th dimension (``echo_time``, ``temporal_position``, …) for 4-D series — and
+        coordinates are millimetres along each axis (``z`` holds each slice's position
+        along the slice normal). ``attrs`` carry spacing, origin, direction, affine,
+        window presets and the DICOM identity.
+
+        Parameters
+        ----------
+        series_instance_uid : str
+        stack : int
+            Which stack, when the series was split (see :meth:`volumes`); 0 is the largest.
+        rescale : bool
+            Values in modality units (HU for CT) — computed lazily; ``False`` for stored values.
+        chunks : optional
+            Dask chunks (the Zarr chunks by default).
+        """
+        row = self._volume_row(series_instance_uid, stack)
+        return read_volume(self.fs, join(self.root, row["path"]), rescale=rescale, chunks=chunks)
+
+    def load_volume(self, series_instance_uid: str, **kwargs: Any) -> xr.DataArray:
+        """Like :meth:`open_volume`, loaded into memory."""
+        return self.open_volume(series_instance_uid, **kwargs).load()
+
+    def _series_identity(self, series_instance_uid: str) -> dict[str, Any]:
+        frame = self.catalog.query("series", {"SeriesInstanceUID": series_instance_uid})
+        if frame.empty:
+            raise SeriesNotFoundError(f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive.")
+        row = frame.iloc[0]
+        keys = ("StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
+                "FrameOfReferenceUID", "PatientID", "StudyDate")  # fmt: skip
+        return {k: (None if pd.isna(row[k]) else (int(row[k]) if k == "SeriesNumber" else str(row[k]))) for k in keys}
+
+    def _remove_volume_files(self, series_instance_uid: str) -> None:
+        path = join(self.root, "volumes", series_instance_uid)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)
+
+    # -- maintenance -----------------------------------------------------------------------
+    def delete(self, *, study_instance_uid: str | None = None, series_instance_uid: str | None = None) -> int:
+        """Delete a study or a series: catalog rows first, then originals and volumes.
+
+        Returns
+        -------
+        int
+            Instances deleted.
+        """
+        removed = self.catalog.delete(study_instance_uid=study_instance_uid, series_instance_uid=series_instance_uid)
+        for key in removed["stored_keys"]:
+            self.originals.delete(key)
+        for path in removed["volume_paths"]:
+            full = join(self.root, path)
+            if self.fs.exists(full):
+                self.fs.rm(full, recursive=True)
+        uid = study_instance_uid or series_instance_uid
+        self.catalog.audit("delete", uids=[str(uid)], count=len(removed["sop_instance_uids"]))
+        return len(removed["sop_instance_uids"])
+
+    def verify(self, *, rehash: bool = True) -> VerifyReport:
+        """Check that catalog, originals and volumes agree.
+
+        Parameters
+        ----------
+        rehash : bool
+            Read every original and compare its SHA-256 with the one recorded at ingest.
+        """
+        report = VerifyReport()
+        rows = self.catalog.instance_keys()
+        stored = set(self.originals.iter_keys())
+        referenced = set()
+        for row in rows:
+            key = row["stored_key"]
+            referenced.add(key)
+            if key not in stored:
+                report.problems.append(f"instance {row['SOPInstanceUID']}: original {key} is missing")
+            elif rehash:
+                data = self.originals.read(key)
+                if len(data) != row["size"] or sha256_hex(data) != row["sha256"]:
+                    report.problems.append(f"instance {row['SOPInstanceUID']}: original {key} does not match its SHA-256")
+        for row in self.catalog.conflict_keys():
+            referenced.add(row["stored_key"])
+            if row["stored_key"] not in stored:
+                report.problems.append(f"conflicting copy of {row['SOPInstanceUID']}: {row['stored_key']} is missing")
+        report.orphans = sorted(stored - referenced)
+        report.problems += self.catalog.count_consistency()
+        volumes = self.catalog.volumes()
+        for v in volumes:
+            try:
+                array = open_volume_group(self.fs, join(self.root, v["path"]))["0"]
+                if list(array.shape) != v["shape"]:
+                    report.problems.append(f"volume {v['path']}: shape {list(array.shape)} but the catalog says {v['shape']}")
+            except Exception as exc:  # noqa: BLE001
+                report.problems.append(f"volume {v['path']} of series {v['SeriesInstanceUID']} cannot be opened: {exc}")
+        with_volumes = {v["SeriesInstanceUID"] for v in volumes}
+        for uid in self.catalog.series_by_state("ready"):
+            if uid not in with_volumes:
+                report.problems.append(f"series {uid} is marked ready but has no volume")
+        report.pending = self.catalog.series_by_state("pending")
+        report.checked = {"instances": len(rows), "blobs": len(stored), "volumes": len(volumes)}
+        return report
+
+    def info(self) -> dict[str, Any]:
+        """Counts and sizes."""
+        return {"root": self.url, **self.catalog.counts(), **self.catalog.size_stats(),
+                "pending_volumes": len(self.catalog.series_by_state("pending"))}  # fmt: skip

@@ -1,0 +1,7 @@
+"""The ``pacslab`` command line."""
+
+from __future__ import annotations
+
+from pacslab.cli.main import main
+
+__all__ = ["main"]

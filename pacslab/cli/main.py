@@ -1,0 +1,81 @@
+"""``pacslab`` — the command-line entry point; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pacslab.errors import PacslabError
+
+__all__ = ["main", "print_table"]
+
+#: Built-in subcommands: module names under pacslab.cli, each exposing add_subparser(subparsers).
+SUBCOMMANDS = ("init", "ingest", "ls", "export", "verify", "info", "demo")
+
+
+def print_table(rows: Any, *, as_json: bool) -> None:
+    """Print a DataFrame (or list of dicts) as a table, or as JSON lines when *as_json*."""
+    import pandas as pd
+
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    if as_json:
+        print(json.dumps(json.loads(frame.to_json(orient="records")), indent=1))
+    elif frame.empty:
+        print("(nothing)")
+    else:
+        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
+                               "display.max_colwidth", 64):  # fmt: skip
+            print(frame.to_string(index=False))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="pacslab", description="An open imaging archive for notebooks.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"pacslab.cli.{name}").add_subparser(subparsers)
+    for entry in _entry_points():
+        entry.load()(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from pacslab import __version__
+
+    return __version__
+
+
+def _entry_points() -> list[Any]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group="pacslab.cli"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "ls":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.filters = extra
+    if args.verbose:
+        from pacslab import set_log_level
+
+        set_log_level("INFO")
+    try:
+        return int(args.func(args) or 0)
+    except PacslabError as exc:
+        print(f"pacslab {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Package configuration, on donfig (the same machinery as dask and zarr).
+
+Defaults live in ``pacslab.yaml`` beside this file; environment variables
+override them (``PACSLAB_INGEST__WORKERS=1``), and :func:`config.set` works
+globally or as a context manager::
+
+    with pacslab.config.set({"volumes.chunks": [8, 256, 256]}):
+        ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from donfig import Config
+
+__all__ = ["config"]
+
+_DEFAULTS = yaml.safe_load((Path(__file__).parent / "pacslab.yaml").read_text())
+
+config = Config("pacslab", defaults=[_DEFAULTS])

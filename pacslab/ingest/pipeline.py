@@ -1,0 +1,234 @@
+"""The ingest pipeline: sources → worker processes (parse, hash, store) → catalog → volumes.
+
+Workers do the per-file work in parallel and write originals straight to storage
+(atomically); the calling process alone writes the catalog, in transactions of
+``ingest.commit-every`` instances. An original is always in storage before its
+catalog row commits, so a crash at any point leaves a consistent archive (at
+worst blobs no row points at yet, which the next ingest of the same files
+adopts). Volumes are built afterwards, one series per task.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tqdm.auto import tqdm
+
+from pacslab.config import config
+from pacslab.ingest._prepare import Rejection, prepare_instance
+from pacslab.ingest.report import IngestReport
+from pacslab.ingest.scan import Source, absolute, list_sources
+from pacslab.storage import OriginalStore, is_local, join, open_filesystem, write_atomic
+
+if TYPE_CHECKING:
+    from pacslab.archive import Archive
+    from pacslab.catalog import InstanceRecord
+
+__all__ = ["ingest_bytes", "ingest_paths", "build_pending_volumes"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Below this many files the work runs in the calling process (no start-up cost).
+INLINE_LIMIT = 24
+
+
+def _workers() -> int:
+    n = int(config.get("ingest.workers"))
+    return n if n > 0 else (os.cpu_count() or 1)
+
+
+# -- worker side -------------------------------------------------------------------
+_STORES: dict[str, OriginalStore] = {}
+
+
+def _store(root_url: str) -> OriginalStore:
+    if root_url not in _STORES:
+        fs, root = open_filesystem(root_url)
+        _STORES[root_url] = OriginalStore(fs, root)
+    return _STORES[root_url]
+
+
+def quarantine(store: OriginalStore, name: str, data: bytes, reason: str, sha256: str | None) -> str:
+    """Copy a rejected file to ``quarantine/`` with a ``.reason.txt`` beside it; return its key."""
+    base = os.path.basename(name.replace(":", "/")) or "unnamed"
+    key = f"quarantine/{(sha256 or 'nohash')[:16]}-{base}"
+    root = store.root.rsplit("/originals", 1)[0]
+    write_atomic(store.fs, join(root, key), data)
+    write_atomic(store.fs, join(root, key + ".reason.txt"), f"{name}\n{reason}\n".encode())
+    return key
+
+
+def _prepare_one(store: OriginalStore, name: str, data: bytes) -> InstanceRecord | Rejection:
+    try:
+        result = prepare_instance(data, name, store)
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops a batch
+        logger.exception("unexpected failure preparing %s", name)
+        result = Rejection(name, f"internal error while archiving ({type(exc).__name__}: {exc})")
+    if isinstance(result, Rejection):
+        key = quarantine(store, name, data, result.reason, result.sha256)
+        result = Rejection(result.source, result.reason, result.sha256, key)
+    return result
+
+
+def _prepare_batch(root_url: str, sources: Sequence[Source]) -> list[tuple[int, InstanceRecord | Rejection]]:
+    store = _store(root_url)
+    out: list[tuple[int, InstanceRecord | Rejection]] = []
+    for source in sources:
+        try:
+            data = source.read()
+        except OSError as exc:
+            out.append((0, Rejection(source.name, f"cannot read the file: {exc.strerror or exc}")))
+            continue
+        out.append((len(data), _prepare_one(store, source.name, data)))
+    return out
+
+
+def _build_one(root_url: str, rows: list[dict[str, Any]], attributes: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str, str | None]:
+    from pacslab.volumes.builder import build_series_volumes
+
+    fs, root = open_filesystem(root_url)
+    volumes, state, reason = build_series_volumes(fs, root, rows, attributes)
+    return attributes["SeriesInstanceUID"], volumes, state, reason
+
+
+# -- calling side ------------------------------------------------------------------
+def _executor(root_url: str, n_tasks: int) -> cf.Executor | None:
+    if n_tasks <= 1:
+        return None
+    fs, _ = open_filesystem(root_url)
+    workers = min(_workers(), n_tasks)
+    if workers <= 1:
+        return None
+    if not is_local(fs):  # memory:// and friends live in this process only
+        return cf.ThreadPoolExecutor(workers)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["pacslab.ingest.pipeline", "pacslab.volumes.builder"])
+    return cf.ProcessPoolExecutor(workers, mp_context=context)
+
+
+def _bounded_map(executor: cf.Executor | None, fn: Callable[..., T], tasks: Iterable[tuple[Any, ...]], inflight: int) -> Iterator[T]:
+    """``map`` that keeps at most *inflight* tasks queued, so memory stays flat on any input size."""
+    if executor is None:
+        for args in tasks:
+            yield fn(*args)
+        return
+    queue: deque[cf.Future[T]] = deque()
+    for args in tasks:
+        queue.append(executor.submit(fn, *args))
+        if len(queue) >= inflight:
+            yield queue.popleft().result()
+    while queue:
+        yield queue.popleft().result()
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def ingest_paths(archive: Archive, paths: Iterable[str | os.PathLike[str]], *, progress: bool = True,
+                 build_volumes: bool | None = None, source_prefix: str = "") -> IngestReport:  # fmt: skip
+    """Ingest files, folders and zip files into *archive* (see :meth:`Archive.ingest`)."""
+    start = time.perf_counter()
+    report = IngestReport()
+    sources, missing = list_sources(absolute(paths))
+    for path, reason in missing:
+        report.rejected.append((path, reason))
+    batch_size = int(config.get("ingest.batch-size"))
+    executor = _executor(archive.url, len(sources) // INLINE_LIMIT + 1)
+    try:
+        bar = tqdm(total=len(sources), unit="file", disable=not progress, desc="ingest")
+        pending: list[InstanceRecord] = []
+        commit_every = int(config.get("ingest.commit-every"))
+        tasks = ((archive.url, batch) for batch in _batches(sources, batch_size))
+        for results in _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers()):
+            for size, result in results:
+                report.bytes_in += size
+                if isinstance(result, Rejection):
+                    _reject(archive, report, result)
+                else:
+                    pending.append(result)
+            if len(pending) >= commit_every:
+                _commit(archive, report, pending)
+                pending = []
+            bar.update(len(results))
+        _commit(archive, report, pending)
+        bar.close()
+        if build_volumes if build_volumes is not None else config.get("ingest.build-volumes"):
+            build_pending_volumes(archive, executor=executor, progress=progress, report=report)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    report.seconds = time.perf_counter() - start
+    archive.catalog.audit("ingest", service="files", count=report.new,
+                          outcome="success" if report.ok else "partial", detail=report.summary())  # fmt: skip
+    return report
+
+
+def ingest_bytes(archive: Archive, data: bytes, *, source: str) -> tuple[str, InstanceRecord | Rejection]:
+    """Ingest one instance received in memory (C-STORE, STOW-RS); volumes are left pending.
+
+    Returns
+    -------
+    outcome : {"new", "duplicate", "conflict", "rejected"}
+    record : InstanceRecord or Rejection
+    """
+    result = _prepare_one(archive.originals, source, data)
+    if isinstance(result, Rejection):
+        archive.catalog.record_rejection(result.source, result.reason, sha256=result.sha256,
+                                         quarantine_path=result.quarantine_path)  # fmt: skip
+        return "rejected", result
+    (outcome,) = archive.catalog.add_instances([result])
+    return outcome, result
+
+
+def _reject(archive: Archive, report: IngestReport, rejection: Rejection) -> None:
+    archive.catalog.record_rejection(rejection.source, rejection.reason, sha256=rejection.sha256,
+                                     quarantine_path=rejection.quarantine_path)  # fmt: skip
+    report.rejected.append((rejection.source, rejection.reason))
+    if rejection.quarantine_path:
+        report.quarantined.append(rejection.quarantine_path)
+    logger.warning("rejected %s: %s", rejection.source, rejection.reason)
+
+
+def _commit(archive: Archive, report: IngestReport, records: list[InstanceRecord]) -> None:
+    if not records:
+        return
+    for outcome in archive.catalog.add_instances(records):
+        setattr(report, outcome, getattr(report, outcome) + 1)
+
+
+def build_pending_volumes(archive: Archive, *, series: Sequence[str] | None = None, executor: cf.Executor | None = None,
+                          progress: bool = False, report: IngestReport | None = None) -> IngestReport:  # fmt: skip
+    """Build the volumes of every series marked pending (or of *series*)."""
+    report = report if report is not None else IngestReport()
+    uids = list(series) if series is not None else archive.catalog.series_by_state("pending")
+    if not uids:
+        return report
+    own = executor is None
+    if own:
+        executor = _executor(archive.url, len(uids))
+    try:
+        tasks = ((archive.url, archive.catalog.frames_of_series(uid), archive._series_identity(uid)) for uid in uids)
+        bar = tqdm(total=len(uids), unit="series", disable=not progress, desc="volumes")
+        for uid, volumes, state, reason in _bounded_map(executor, _build_one, tasks, inflight=2 * _workers()):
+            archive.catalog.replace_volumes(uid, volumes, state, reason)
+            if state == "ready":
+                report.volumes_built += 1
+            elif state == "failed":
+                archive._remove_volume_files(uid)
+                report.no_volume.append((uid, reason or "unknown"))
+            bar.update(1)
+        bar.close()
+    finally:
+        if own and executor is not None:
+            executor.shutdown(wait=True)
+    return report

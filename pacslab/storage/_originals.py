@@ -1,0 +1,155 @@
+"""Originals: every instance kept losslessly, content-addressed by its SHA-256.
+
+A file is stored under ``originals/<aa>/<bb>/<sha256>.<codec>`` where the codec is
+chosen per file: ``raw``; ``zst`` (zstd over the whole file); or ``bsz`` (Blosc
+byte-shuffle + zstd, which suits uncompressed 16-bit pixel data). The codec
+only changes how bytes rest on disk: :meth:`OriginalStore.read` always
+returns the file exactly as received, and checks it against its hash on demand.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+
+import fsspec
+import numpy as np
+import zstandard
+from numcodecs import Blosc
+
+from pacslab.config import config
+from pacslab.errors import StorageError
+from pacslab.storage._fs import join, write_atomic
+
+__all__ = ["Codec", "OriginalStore", "decode_blob", "encode_blob"]
+
+
+class Codec(str, enum.Enum):
+    """How an original rests on disk."""
+
+    RAW = "raw"
+    ZSTD = "zst"
+    BLOSC_SHUFFLE_ZSTD = "bsz"
+
+
+def encode_blob(data: bytes, *, itemsize: int = 1) -> tuple[Codec, bytes]:
+    """Compress *data* for storage when that saves enough space.
+
+    Parameters
+    ----------
+    data : bytes
+        The file as received.
+    itemsize : int, optional
+        Bytes per pixel sample of uncompressed pixel data (2 for 16-bit images);
+        values above 1 select byte-shuffling, which groups high and low bytes.
+
+    Returns
+    -------
+    codec : Codec
+    payload : bytes
+        What to write; ``decode_blob(codec, payload) == data``.
+    """
+    min_saving = float(config.get("storage.min-saving"))
+    level = int(config.get("storage.zstd-level"))
+    if itemsize > 1 and len(data) % itemsize == 0:
+        blosc = Blosc(cname="zstd", clevel=level, shuffle=Blosc.SHUFFLE)
+        payload = bytes(blosc.encode(np.frombuffer(data, dtype=f"u{itemsize}")))
+        codec = Codec.BLOSC_SHUFFLE_ZSTD
+    else:
+        payload = zstandard.ZstdCompressor(level=level).compress(data)
+        codec = Codec.ZSTD
+    if len(payload) <= len(data) * (1.0 - min_saving):
+        return codec, payload
+    return Codec.RAW, data
+
+
+def decode_blob(codec: Codec | str, payload: bytes) -> bytes:
+    """Undo :func:`encode_blob`."""
+    codec = Codec(codec)
+    if codec is Codec.RAW:
+        return payload
+    if codec is Codec.ZSTD:
+        return zstandard.ZstdDecompressor().decompress(payload)
+    return bytes(Blosc().decode(payload))
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of *data* as 64 hex digits."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class OriginalStore:
+    """Content-addressed store of original DICOM files on an fsspec filesystem.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+    root : str
+        The archive root inside *fs*; originals go under ``<root>/originals``.
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
+        self.fs = fs
+        self.root = join(root, "originals")
+
+    def key(self, sha256: str, codec: Codec | str) -> str:
+        """The storage key (relative to the archive root) of a blob."""
+        return f"originals/{sha256[:2]}/{sha256[2:4]}/{sha256}.{Codec(codec).value}"
+
+    def path(self, key: str) -> str:
+        """The filesystem path of a storage key."""
+        return join(self.root.rsplit("/originals", 1)[0], key)
+
+    def put(self, data: bytes, sha256: str, *, itemsize: int = 1) -> tuple[str, Codec, int]:
+        """Store *data* (whose hash is *sha256*) unless a blob with that hash exists.
+
+        Returns
+        -------
+        key : str
+        codec : Codec
+        stored_size : int
+            Bytes on disk.
+        """
+        for codec in Codec:
+            key = self.key(sha256, codec)
+            path = self.path(key)
+            if self.fs.exists(path):
+                return key, codec, int(self.fs.size(path))
+        codec, payload = encode_blob(data, itemsize=itemsize)
+        key = self.key(sha256, codec)
+        write_atomic(self.fs, self.path(key), payload)
+        return key, codec, len(payload)
+
+    def read(self, key: str, *, sha256: str | None = None) -> bytes:
+        """Return the original bytes behind *key*, checked against *sha256* when given."""
+        codec = Codec(key.rsplit(".", 1)[-1])
+        try:
+            payload = self.fs.cat_file(self.path(key))
+        except FileNotFoundError as exc:
+            raise StorageError(f"The original {key!r} is missing from the archive storage.") from exc
+        data = decode_blob(codec, payload)
+        if sha256 is not None and sha256_hex(data) != sha256:
+            raise StorageError(
+                f"The original {key!r} does not match its recorded SHA-256 {sha256}: "
+                "the archive storage is damaged; run `pacslab verify` and restore it from a backup."
+            )
+        return data
+
+    def delete(self, key: str) -> None:
+        """Remove a blob (missing blobs are ignored)."""
+        path = self.path(key)
+        if self.fs.exists(path):
+            self.fs.rm_file(path)
+
+    def iter_keys(self) -> list[str]:
+        """Every blob key present in storage."""
+        if not self.fs.exists(self.root):
+            return []
+        base = self.root.rsplit("/originals", 1)[0]
+        keys = []
+        for path in self.fs.find(self.root):
+            name = path.rsplit("/", 1)[-1]
+            if name.startswith(".tmp-"):
+                continue
+            keys.append(path[len(base) :].lstrip("/"))
+        return keys
