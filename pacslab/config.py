@@ -15,8 +15,16 @@ from pathlib import Path
 import yaml
 from donfig import Config
 
-__all__ = ["config"]
+__all__ = ["config", "get"]
 
 _DEFAULTS = yaml.safe_load((Path(__file__).parent / "pacslab.yaml").read_text())
 
 config = Config("pacslab", defaults=[_DEFAULTS])
+
+
+def get(key: str, override: object = None) -> object:
+    """``override`` when it is not None, else the configured value of *key*.
+
+    Functions take ``None`` defaults and resolve them here (as ``dask.config.get(..., override_with=...)``).
+    """
+    return config.get(key) if override is None else override

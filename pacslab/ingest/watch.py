@@ -8,7 +8,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from pacslab.config import config
+from pacslab.config import get as config_get
 from pacslab.ingest.report import IngestReport
 from pacslab.ingest.scan import Source, iter_sources
 
@@ -32,8 +32,8 @@ def watch_folders(archive: Archive, paths: list[Any], *, interval: float | None 
                   stop: threading.Event | None = None, max_cycles: int | None = None,
                   progress: bool = False) -> IngestReport:  # fmt: skip
     """Poll *paths* and ingest each settled file once (see :meth:`Archive.watch`)."""
-    interval = float(config.get("ingest.watch-interval", override_with=interval))
-    settle = float(config.get("ingest.watch-settle", override_with=settle))
+    interval = float(config_get("ingest.watch-interval", interval))  # type: ignore[arg-type]
+    settle = float(config_get("ingest.watch-settle", settle))  # type: ignore[arg-type]
     stop = stop or threading.Event()
     total = IngestReport()
     done: dict[str, tuple[int, float]] = {}
