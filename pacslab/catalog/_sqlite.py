@@ -331,9 +331,22 @@ class SQLiteCatalog:
             out.append(d)
         return out
 
-    def series_by_state(self, state: str) -> list[str]:
-        """SeriesInstanceUIDs whose volume state is *state*."""
-        return [r[0] for r in self._rows("SELECT SeriesInstanceUID FROM series WHERE volume_state = ?", (state,))]
+    def series_by_state(self, state: str, *, idle_seconds: float | None = None) -> list[str]:
+        """SeriesInstanceUIDs whose volume state is *state*.
+
+        Parameters
+        ----------
+        idle_seconds : float, optional
+            Only series that received no instance for this long (a series is "stable").
+        """
+        if idle_seconds is None:
+            rows = self._rows("SELECT SeriesInstanceUID FROM series WHERE volume_state = ?", (state,))
+        else:
+            cutoff = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=idle_seconds)).isoformat(timespec="microseconds")
+            rows = self._rows(
+                "SELECT SeriesInstanceUID FROM series WHERE volume_state = ? AND updated_at <= ?", (state, cutoff)
+            )
+        return [r[0] for r in rows]
 
     def frames_of_series(self, series_instance_uid: str) -> list[dict[str, Any]]:
         """What volume building needs of each image instance of a series."""
