@@ -43,7 +43,8 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
     if value is None:
         return None
     try:
-        values = tuple(float(v) for v in (value if isinstance(value, list | tuple) else [value]))
+        items = [value] if isinstance(value, str | bytes | int | float) else list(value)
+        values = tuple(float(v) for v in items)
     except (TypeError, ValueError):
         return None
     if len(values) != n or not all(np.isfinite(values)):
@@ -52,8 +53,8 @@ def _floats(value: Any, n: int) -> tuple[float, ...] | None:
 
 
 def _first(value: Any) -> float | None:
-    if isinstance(value, list | tuple):
-        value = value[0] if value else None
+    if not isinstance(value, str | bytes | int | float) and value is not None and hasattr(value, "__len__"):
+        value = value[0] if len(value) else None
     try:
         return None if value is None or value == "" else float(value)
     except (TypeError, ValueError):
