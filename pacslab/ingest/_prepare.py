@@ -56,8 +56,14 @@ class Rejection:
     quarantine_path: str | None = None
 
 
-def read_dataset(data: bytes) -> Dataset:
+def read_dataset(data: bytes, *, check: bool = True) -> Dataset:
     """Parse DICOM bytes (Part 10 file, or a bare dataset without File Meta).
+
+    Parameters
+    ----------
+    data : bytes
+    check : bool
+        Convert every value now, so that malformed or truncated data fails here.
 
     Raises
     ------
@@ -71,9 +77,9 @@ def read_dataset(data: bytes) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(buffer, force=not has_preamble)
-        # Touch every element so that truncated or malformed values fail here, not later.
-        for _ in ds.iterall():
-            pass
+        if check:  # touch every element so that truncated or malformed values fail here, not later
+            for _ in ds.iterall():
+                pass
     return ds
 
 
@@ -134,6 +140,23 @@ def dataset_to_json(ds: Dataset) -> dict[str, Any]:
             except Exception:  # noqa: BLE001, S112
                 continue
         return out
+
+
+def _header_json(ds: Dataset) -> str:
+    """The header as DICOM JSON text; raises when the dataset itself cannot be read (truncated)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return json.dumps(
+                ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri),
+                separators=(",", ":"),
+            )
+    except Exception:  # noqa: BLE001 - find out whether the file is broken or only some values are odd
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in ds.iterall():
+                pass
+        return json.dumps(dataset_to_json(ds), separators=(",", ":"))
 
 
 def _geometry(ds: Dataset) -> dict[str, Any]:
@@ -220,7 +243,8 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
     """
     sha256 = hashlib.sha256(data).hexdigest()
     try:
-        ds = read_dataset(data)
+        ds = read_dataset(data, check=False)
+        header = _header_json(ds)
     except InvalidDicomError as exc:
         return Rejection(source, f"not a DICOM file: {exc}", sha256)
     except Exception as exc:  # noqa: BLE001 - anything pydicom raises on garbage
@@ -235,7 +259,6 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
     reason = reason or _check_pixels(ds, transfer_syntax)
     if reason is not None:
         return Rejection(source, reason, sha256)
-    header = json.dumps(dataset_to_json(ds), separators=(",", ":"))
     key, codec, stored_size = store.put(data, sha256, itemsize=_itemsize(ds, transfer_syntax))
     return InstanceRecord(
         attributes=_attributes(ds, transfer_syntax),

@@ -39,7 +39,7 @@ class _PixelCache:
             self._cache.move_to_end(sop_instance_uid)
             return self._cache[sop_instance_uid]
         key, sha = self.keys[sop_instance_uid]
-        ds = read_dataset(self.store.read(key))
+        ds = read_dataset(self.store.read(key), check=False)
         array = ds.pixel_array
         if int(ds.get("NumberOfFrames", 1) or 1) == 1:
             array = array[np.newaxis]
