@@ -14,6 +14,7 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -109,9 +110,19 @@ def _executor(root_url: str, n_tasks: int) -> cf.Executor | None:
         return None
     if not is_local(fs):  # memory:// and friends live in this process only
         return cf.ThreadPoolExecutor(workers)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pacslab.ingest.pipeline", "pacslab.volumes.builder"])
-    return cf.ProcessPoolExecutor(workers, mp_context=context)
+    if threading.active_count() == 1:  # nothing to break by forking: start workers at no import cost
+        context = multiprocessing.get_context("fork")
+    else:  # a kernel or a server with threads: fork is unsafe there
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["pacslab.ingest.pipeline", "pacslab.volumes.builder"])
+    return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+
+
+def _init_worker() -> None:
+    """One Blosc thread per worker: the workers already use every core."""
+    from numcodecs import blosc
+
+    blosc.set_nthreads(1)
 
 
 def _bounded_map(executor: cf.Executor | None, fn: Callable[..., T], tasks: Iterable[tuple[Any, ...]], inflight: int) -> Iterator[T]:
