@@ -43,7 +43,9 @@ def set_log_level(level: int | str = "INFO") -> None:
     """Send pacslab's log messages at *level* and above to stderr."""
     logger = logging.getLogger(__name__)
     logger.setLevel(level)
-    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.NullHandler) for h in logger.handlers):
+    if not any(
+        isinstance(h, logging.StreamHandler) and not isinstance(h, logging.NullHandler) for h in logger.handlers
+    ):
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)

@@ -7,7 +7,6 @@ import datetime as _dt
 import io
 import logging
 import os
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -104,8 +103,11 @@ def open_archive(root: str | os.PathLike[str], *, create: bool = False) -> Archi
                 f"There is no pacslab archive at {os.fspath(root)!r}; create one with "
                 f"`pacslab init {os.fspath(root)}` or open_archive(..., create=True)."
             )
-        settings = {"pacslab_archive": FORMAT_VERSION, "created": _dt.datetime.now(_dt.UTC).isoformat(),
-                    "catalog": "catalog.sqlite"}  # fmt: skip
+        settings = {
+            "pacslab_archive": FORMAT_VERSION,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(),
+            "catalog": "catalog.sqlite",
+        }
         fs.makedirs(path, exist_ok=True)
         write_atomic(fs, config_path, yaml.safe_dump(settings).encode())
     return Archive(root)
@@ -148,7 +150,9 @@ class Archive:
 
     def __repr__(self) -> str:
         c = self.catalog.counts()
-        return f"<pacslab.Archive {self.url!r}: {c['studies']} studies, {c['series']} series, {c['instances']} instances>"
+        return (
+            f"<pacslab.Archive {self.url!r}: {c['studies']} studies, {c['series']} series, {c['instances']} instances>"
+        )
 
     def close(self) -> None:
         """Close the catalog."""
@@ -161,8 +165,13 @@ class Archive:
         self.close()
 
     # -- ingest ------------------------------------------------------------------------
-    def ingest(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, progress: bool = True,
-               build_volumes: bool | None = None) -> IngestReport:  # fmt: skip
+    def ingest(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        progress: bool = True,
+        build_volumes: bool | None = None,
+    ) -> IngestReport:
         """Ingest DICOM files, folders (recursively) and zip files.
 
         Parameters
@@ -187,14 +196,23 @@ class Archive:
         """Ingest one instance given as bytes; returns ``"new"``, ``"duplicate"``, ``"conflict"`` or ``"rejected"``."""
         return ingest_bytes(self, data, source=source)[0]
 
-    def build_volumes(self, series_instance_uid: str | Sequence[str] | None = None, *, progress: bool = False) -> IngestReport:
+    def build_volumes(
+        self, series_instance_uid: str | Sequence[str] | None = None, *, progress: bool = False
+    ) -> IngestReport:
         """Build the volumes of pending series (or rebuild those of the series given)."""
         series = [series_instance_uid] if isinstance(series_instance_uid, str) else series_instance_uid
         return build_pending_volumes(self, series=series, progress=progress)
 
-    def watch(self, paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, interval: float | None = None,
-              settle: float | None = None, stop: Any = None, max_cycles: int | None = None,
-              progress: bool = False) -> IngestReport:  # fmt: skip
+    def watch(
+        self,
+        paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        *,
+        interval: float | None = None,
+        settle: float | None = None,
+        stop: Any = None,
+        max_cycles: int | None = None,
+        progress: bool = False,
+    ) -> IngestReport:
         """Ingest files as they appear in watched folders, until *stop* is set.
 
         A file is ingested once its size and modification time have not changed for
@@ -215,15 +233,30 @@ class Archive:
 
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
-        return watch_folders(self, list(paths), interval=interval, settle=settle, stop=stop,
-                             max_cycles=max_cycles, progress=progress)  # fmt: skip
+        return watch_folders(
+            self, list(paths), interval=interval, settle=settle, stop=stop, max_cycles=max_cycles, progress=progress
+        )
 
     # -- query ------------------------------------------------------------------------
-    def patients(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+    def patients(
+        self,
+        *,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Patients matching DICOM *filters* (see :meth:`studies`)."""
         return self.catalog.query("patients", filters, fields=fields, limit=limit, offset=offset)
 
-    def studies(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+    def studies(
+        self,
+        *,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Studies matching DICOM *filters*, as a DataFrame.
 
         Filters are DICOM keywords with DICOM matching (PS3.4 C.2.2.2): ``PatientName="doe*"``
@@ -244,11 +277,25 @@ class Archive:
         """
         return self.catalog.query("studies", filters, fields=fields, limit=limit, offset=offset)
 
-    def series(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+    def series(
+        self,
+        *,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Series matching DICOM *filters* (see :meth:`studies`), with their volume state."""
         return self.catalog.query("series", filters, fields=fields, limit=limit, offset=offset)
 
-    def instances(self, *, fields: Sequence[str] = (), limit: int | None = None, offset: int = 0, **filters: Any) -> pd.DataFrame:
+    def instances(
+        self,
+        *,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        **filters: Any,
+    ) -> pd.DataFrame:
         """Instances matching DICOM *filters* (see :meth:`studies`)."""
         return self.catalog.query("instances", filters, fields=fields, limit=limit, offset=offset)
 
@@ -289,7 +336,11 @@ class Archive:
 
     def _instance_rows(self, uid: str) -> list[dict[str, Any]]:
         level = self.catalog.level_of(uid)
-        key = {"study": "study_instance_uid", "series": "series_instance_uid", "instance": "sop_instance_uid"}[level]
+        key = {
+            "study": "study_instance_uid",
+            "series": "series_instance_uid",
+            "instance": "sop_instance_uid",
+        }[level]
         return self.catalog.instance_keys(**{key: uid})
 
     def export(self, uid: str, directory: str | os.PathLike[str]) -> list[str]:
@@ -299,8 +350,9 @@ class Archive:
         """
         out = []
         for row in self._instance_rows(uid):
-            path = os.path.join(os.fspath(directory), row["StudyInstanceUID"], row["SeriesInstanceUID"],
-                                row["SOPInstanceUID"] + ".dcm")  # fmt: skip
+            path = os.path.join(
+                os.fspath(directory), row["StudyInstanceUID"], row["SeriesInstanceUID"], row["SOPInstanceUID"] + ".dcm"
+            )
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as fh:
                 fh.write(self.originals.read(row["stored_key"], sha256=row["sha256"]))
@@ -323,13 +375,19 @@ class Archive:
             raise SeriesNotFoundError(f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive.")
         state, reason = series.iloc[0]["volume_state"], series.iloc[0]["volume_reason"]
         if rows:
-            raise VolumeNotFoundError(f"Series {series_instance_uid!r} has {len(rows)} stacks (0–{len(rows) - 1}), not {stack}.")
-        hint = {"pending": "it is still to be built: call archive.build_volumes()",
-                "failed": f"building it failed: {reason}",
-                "none": "the series has no image instances"}.get(state, state)  # fmt: skip
+            raise VolumeNotFoundError(
+                f"Series {series_instance_uid!r} has {len(rows)} stacks (0–{len(rows) - 1}), not {stack}."
+            )
+        hint = {
+            "pending": "it is still to be built: call archive.build_volumes()",
+            "failed": f"building it failed: {reason}",
+            "none": "the series has no image instances",
+        }.get(state, state)
         raise VolumeNotFoundError(f"Series {series_instance_uid!r} has no volume: {hint}.")
 
-    def open_volume(self, series_instance_uid: str, *, stack: int = 0, rescale: bool = True, chunks: Any = None) -> xr.DataArray:
+    def open_volume(
+        self, series_instance_uid: str, *, stack: int = 0, rescale: bool = True, chunks: Any = None
+    ) -> xr.DataArray:
         """A series as a lazy, dask-backed :class:`xarray.DataArray`.
 
         Dims are ``("z", "y", "x")`` — with a leading ``"c"`` for colour and a leading
@@ -360,8 +418,16 @@ class Archive:
         if frame.empty:
             raise SeriesNotFoundError(f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive.")
         row = frame.iloc[0]
-        keys = ("StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDescription",
-                "FrameOfReferenceUID", "PatientID", "StudyDate")  # fmt: skip
+        keys = (
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "Modality",
+            "SeriesNumber",
+            "SeriesDescription",
+            "FrameOfReferenceUID",
+            "PatientID",
+            "StudyDate",
+        )
         return {k: (None if pd.isna(row[k]) else (int(row[k]) if k == "SeriesNumber" else str(row[k]))) for k in keys}
 
     def _remove_volume_files(self, series_instance_uid: str) -> None:
@@ -409,7 +475,9 @@ class Archive:
             elif rehash:
                 data = self.originals.read(key)
                 if len(data) != row["size"] or sha256_hex(data) != row["sha256"]:
-                    report.problems.append(f"instance {row['SOPInstanceUID']}: original {key} does not match its SHA-256")
+                    report.problems.append(
+                        f"instance {row['SOPInstanceUID']}: original {key} does not match its SHA-256"
+                    )
         for row in self.catalog.conflict_keys():
             referenced.add(row["stored_key"])
             if row["stored_key"] not in stored:
@@ -421,7 +489,9 @@ class Archive:
             try:
                 array = open_volume_group(self.fs, join(self.root, v["path"]))["0"]
                 if list(array.shape) != v["shape"]:
-                    report.problems.append(f"volume {v['path']}: shape {list(array.shape)} but the catalog says {v['shape']}")
+                    report.problems.append(
+                        f"volume {v['path']}: shape {list(array.shape)} but the catalog says {v['shape']}"
+                    )
             except Exception as exc:  # noqa: BLE001
                 report.problems.append(f"volume {v['path']} of series {v['SeriesInstanceUID']} cannot be opened: {exc}")
         with_volumes = {v["SeriesInstanceUID"] for v in volumes}
@@ -434,5 +504,9 @@ class Archive:
 
     def info(self) -> dict[str, Any]:
         """Counts and sizes."""
-        return {"root": self.url, **self.catalog.counts(), **self.catalog.size_stats(),
-                "pending_volumes": len(self.catalog.series_by_state("pending"))}  # fmt: skip
+        return {
+            "root": self.url,
+            **self.catalog.counts(),
+            **self.catalog.size_stats(),
+            "pending_volumes": len(self.catalog.series_by_state("pending")),
+        }

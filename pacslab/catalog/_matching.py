@@ -24,7 +24,7 @@ _RANGE_VRS = {"DA", "TM", "DT"}
 _CASE_INSENSITIVE_VRS = {"PN"}
 
 
-class MatchKind(str, enum.Enum):
+class MatchKind(enum.StrEnum):
     """The kinds of matching of PS3.4 C.2.2.2."""
 
     UNIVERSAL = "universal"
@@ -136,7 +136,7 @@ def keyword_vr(keyword: str) -> str:
 
 
 def parse_condition(keyword: str, value: Any) -> Condition:
-    """Parse a filter *value* for *keyword* into a :class:`Condition`.
+    r"""Parse a filter *value* for *keyword* into a :class:`Condition`.
 
     Parameters
     ----------

@@ -24,7 +24,12 @@ from pacslab.catalog.models import (
     STUDY_COLUMNS,
     InstanceRecord,
 )
-from pacslab.errors import CatalogError, InstanceNotFoundError, SeriesNotFoundError, StudyNotFoundError
+from pacslab.errors import (
+    CatalogError,
+    InstanceNotFoundError,
+    SeriesNotFoundError,
+    StudyNotFoundError,
+)
 
 __all__ = ["SQLiteCatalog"]
 
@@ -33,9 +38,17 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = "1"
 
 _STUDY_UPPER = (
-    "PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-    "AccessionNumber", "StudyDescription", "StudyID", "ReferringPhysicianName",
-)  # fmt: skip
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyDescription",
+    "StudyID",
+    "ReferringPhysicianName",
+)
 
 _VIEWS = {
     "patients": (
@@ -65,7 +78,11 @@ _VIEWS = {
 # Columns that a query at each level can filter on directly, and what it returns by default.
 _LEVEL_COLUMNS = {
     "patients": PATIENT_COLUMNS
-    + ("NumberOfPatientRelatedStudies", "NumberOfPatientRelatedSeries", "NumberOfPatientRelatedInstances"),
+    + (
+        "NumberOfPatientRelatedStudies",
+        "NumberOfPatientRelatedSeries",
+        "NumberOfPatientRelatedInstances",
+    ),
     "studies": PATIENT_COLUMNS
     + STUDY_COLUMNS
     + ("ModalitiesInStudy", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances"),
@@ -165,7 +182,8 @@ class SQLiteCatalog:
         with self._lock:
             self._conn.executescript((Path(__file__).parent / "_schema.sql").read_text())
             self._conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (SCHEMA_VERSION,),
             )
 
     def close(self) -> None:
@@ -224,14 +242,24 @@ class SQLiteCatalog:
             db.execute(
                 "INSERT OR IGNORE INTO conflicts (SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, sha256, size,"
                 " stored_key, source, received_at, header) VALUES (?,?,?,?,?,?,?,?,?)",
-                (rec.sop_instance_uid, rec.series_instance_uid, rec.study_instance_uid, rec.sha256, rec.size,
-                 rec.stored_key, rec.source, now, rec.header),
-            )  # fmt: skip
+                (
+                    rec.sop_instance_uid,
+                    rec.series_instance_uid,
+                    rec.study_instance_uid,
+                    rec.sha256,
+                    rec.size,
+                    rec.stored_key,
+                    rec.source,
+                    now,
+                    rec.header,
+                ),
+            )
             return "conflict"
         patient = [a.get(c) for c in PATIENT_COLUMNS]
         patient[1] = patient[1] or ""
         db.execute(
-            f"INSERT OR IGNORE INTO patients ({', '.join(PATIENT_COLUMNS)}) VALUES (?,?,?,?,?)", patient
+            f"INSERT OR IGNORE INTO patients ({', '.join(PATIENT_COLUMNS)}) VALUES (?,?,?,?,?)",
+            patient,
         )
         study_cols = PATIENT_COLUMNS + STUDY_COLUMNS
         db.execute(
@@ -246,14 +274,34 @@ class SQLiteCatalog:
             [a.get(c) for c in series_cols] + [now, now],
         )
         inst_cols = ("SeriesInstanceUID", "StudyInstanceUID") + INSTANCE_COLUMNS
-        extra = ("has_pixels", "sha256", "size", "stored_key", "stored_codec", "stored_size", "source",
-                 "received_at", "geometry", "header")  # fmt: skip
+        extra = (
+            "has_pixels",
+            "sha256",
+            "size",
+            "stored_key",
+            "stored_codec",
+            "stored_size",
+            "source",
+            "received_at",
+            "geometry",
+            "header",
+        )
         db.execute(
             f"INSERT INTO instances ({', '.join(inst_cols + extra)}) VALUES ({', '.join('?' * (len(inst_cols) + len(extra)))})",
             [a.get(c) for c in inst_cols]
-            + [int(rec.has_pixels), rec.sha256, rec.size, rec.stored_key, rec.stored_codec, rec.stored_size,
-               rec.source, now, rec.geometry, rec.header],
-        )  # fmt: skip
+            + [
+                int(rec.has_pixels),
+                rec.sha256,
+                rec.size,
+                rec.stored_key,
+                rec.stored_codec,
+                rec.stored_size,
+                rec.source,
+                now,
+                rec.geometry,
+                rec.header,
+            ],
+        )
         if rec.has_pixels:
             db.execute(
                 "UPDATE series SET volume_state = 'pending', volume_reason = NULL WHERE SeriesInstanceUID = ?",
@@ -261,9 +309,7 @@ class SQLiteCatalog:
             )
         return "new"
 
-    def _refresh_counts(
-        self, db: sqlite3.Connection, series: set[str], studies: set[str], now: str
-    ) -> None:
+    def _refresh_counts(self, db: sqlite3.Connection, series: set[str], studies: set[str], now: str) -> None:
         for uid in series:
             db.execute(
                 "UPDATE series SET NumberOfSeriesRelatedInstances = "
@@ -299,7 +345,13 @@ class SQLiteCatalog:
                 (state, reason, series_instance_uid),
             )
 
-    def replace_volumes(self, series_instance_uid: str, volumes: list[dict[str, Any]], state: str, reason: str | None) -> None:
+    def replace_volumes(
+        self,
+        series_instance_uid: str,
+        volumes: list[dict[str, Any]],
+        state: str,
+        reason: str | None,
+    ) -> None:
         """Replace the volume rows of a series and set its state, atomically."""
         now = _now()
         with self.transaction() as db:
@@ -308,9 +360,18 @@ class SQLiteCatalog:
                 db.execute(
                     "INSERT INTO volumes (SeriesInstanceUID, stack_index, path, dims, shape, dtype, n_frames, note,"
                     " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (series_instance_uid, v["stack_index"], v["path"], json.dumps(v["dims"]), json.dumps(v["shape"]),
-                     v["dtype"], v["n_frames"], v.get("note"), now),
-                )  # fmt: skip
+                    (
+                        series_instance_uid,
+                        v["stack_index"],
+                        v["path"],
+                        json.dumps(v["dims"]),
+                        json.dumps(v["shape"]),
+                        v["dtype"],
+                        v["n_frames"],
+                        v.get("note"),
+                        now,
+                    ),
+                )
             db.execute(
                 "UPDATE series SET volume_state = ?, volume_reason = ? WHERE SeriesInstanceUID = ?",
                 (state, reason, series_instance_uid),
@@ -342,9 +403,12 @@ class SQLiteCatalog:
         if idle_seconds is None:
             rows = self._rows("SELECT SeriesInstanceUID FROM series WHERE volume_state = ?", (state,))
         else:
-            cutoff = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=idle_seconds)).isoformat(timespec="microseconds")
+            cutoff = (_dt.datetime.now(_dt.UTC) - _dt.timedelta(seconds=idle_seconds)).isoformat(
+                timespec="microseconds"
+            )
             rows = self._rows(
-                "SELECT SeriesInstanceUID FROM series WHERE volume_state = ? AND updated_at <= ?", (state, cutoff)
+                "SELECT SeriesInstanceUID FROM series WHERE volume_state = ? AND updated_at <= ?",
+                (state, cutoff),
             )
         return [r[0] for r in rows]
 
@@ -383,7 +447,9 @@ class SQLiteCatalog:
         limit, offset : int
             Paging.
         """
-        sql, params, columns, extra = self.query_sql(level, filters or {}, fields=fields, limit=limit, offset=offset, order_by=order_by)
+        sql, params, columns, extra = self.query_sql(
+            level, filters or {}, fields=fields, limit=limit, offset=offset, order_by=order_by
+        )
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         frame = pd.DataFrame.from_records(rows, columns=list(columns) + list(extra))
@@ -395,7 +461,9 @@ class SQLiteCatalog:
         """How many entries of *level* match *filters*."""
         where, params = self._where(level, filters or {})
         with self._lock:
-            return int(self._conn.execute(f"SELECT COUNT(*) FROM ({_VIEWS[level]}) AS v WHERE {where}", params).fetchone()[0])
+            return int(
+                self._conn.execute(f"SELECT COUNT(*) FROM ({_VIEWS[level]}) AS v WHERE {where}", params).fetchone()[0]
+            )
 
     def query_sql(
         self,
@@ -417,13 +485,17 @@ class SQLiteCatalog:
             tag = f"{keyword_tag(keyword):08X}"
             path = f'$."{tag}".Value'
             if level == "instances":
-                select.append(f"(SELECT json_extract(h.header, '{path}') FROM instances h WHERE h.SOPInstanceUID = v.SOPInstanceUID)")
+                select.append(
+                    f"(SELECT json_extract(h.header, '{path}') FROM instances h WHERE h.SOPInstanceUID = v.SOPInstanceUID)"
+                )
             else:
                 select.append(
                     f"(SELECT json_extract(h.header, '{path}') FROM instances h WHERE {_INSTANCE_LINK[level]} LIMIT 1)"
                 )
         where, params = self._where(level, filters)
-        sql = f"SELECT {', '.join(select)} FROM ({_VIEWS[level]}) AS v WHERE {where} ORDER BY {order_by or _ORDER[level]}"
+        sql = (
+            f"SELECT {', '.join(select)} FROM ({_VIEWS[level]}) AS v WHERE {where} ORDER BY {order_by or _ORDER[level]}"
+        )
         if limit is not None:
             sql += f" LIMIT {int(limit)} OFFSET {int(offset)}"
         elif offset:
@@ -468,8 +540,13 @@ class SQLiteCatalog:
             raise InstanceNotFoundError(f"No instance with SOPInstanceUID {sop_instance_uid!r} is in the archive.")
         return dict(rows[0])
 
-    def instance_keys(self, *, study_instance_uid: str | None = None, series_instance_uid: str | None = None,
-                      sop_instance_uid: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    def instance_keys(
+        self,
+        *,
+        study_instance_uid: str | None = None,
+        series_instance_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+    ) -> list[dict[str, Any]]:
         """SOPInstanceUID, storage key and hash of the instances of a study, series or one instance."""
         if sop_instance_uid is not None:
             where, value = "SOPInstanceUID = ?", sop_instance_uid
@@ -478,9 +555,13 @@ class SQLiteCatalog:
         elif study_instance_uid is not None:
             where, value = "StudyInstanceUID = ?", study_instance_uid
         else:
-            return [dict(r) for r in self._rows(
-                "SELECT SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, stored_key, sha256, size, TransferSyntaxUID "
-                "FROM instances")]  # fmt: skip
+            return [
+                dict(r)
+                for r in self._rows(
+                    "SELECT SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, stored_key, sha256, size, TransferSyntaxUID "
+                    "FROM instances"
+                )
+            ]
         rows = self._rows(
             "SELECT SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, stored_key, sha256, size, TransferSyntaxUID "
             f"FROM instances WHERE {where} ORDER BY SeriesInstanceUID, InstanceNumber, SOPInstanceUID",
@@ -501,8 +582,10 @@ class SQLiteCatalog:
 
     def conflicts(self) -> pd.DataFrame:
         """Instances received again with other content."""
-        rows = self._rows("SELECT id, SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, sha256, size, stored_key,"
-                          " source, received_at FROM conflicts ORDER BY id")  # fmt: skip
+        rows = self._rows(
+            "SELECT id, SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, sha256, size, stored_key,"
+            " source, received_at FROM conflicts ORDER BY id"
+        )
         return pd.DataFrame([dict(r) for r in rows])
 
     def conflict_keys(self) -> list[dict[str, Any]]:
@@ -516,7 +599,15 @@ class SQLiteCatalog:
     def counts(self) -> dict[str, int]:
         """Numbers of patients, studies, series, instances, volumes and conflicts."""
         out = {}
-        for table in ("patients", "studies", "series", "instances", "volumes", "conflicts", "rejections"):
+        for table in (
+            "patients",
+            "studies",
+            "series",
+            "instances",
+            "volumes",
+            "conflicts",
+            "rejections",
+        ):
             out[table] = int(self._rows(f"SELECT COUNT(*) FROM {table}")[0][0])
         return out
 
@@ -539,7 +630,9 @@ class SQLiteCatalog:
         return problems
 
     # -- deleting ----------------------------------------------------------------
-    def delete(self, *, study_instance_uid: str | None = None, series_instance_uid: str | None = None) -> dict[str, list[str]]:
+    def delete(
+        self, *, study_instance_uid: str | None = None, series_instance_uid: str | None = None
+    ) -> dict[str, list[str]]:
         """Remove a study or a series from the catalog.
 
         Returns
@@ -553,46 +646,88 @@ class SQLiteCatalog:
         now = _now()
         with self.transaction() as db:
             if study_instance_uid is not None:
-                series = [r[0] for r in db.execute("SELECT SeriesInstanceUID FROM series WHERE StudyInstanceUID = ?",
-                                                   (study_instance_uid,))]  # fmt: skip
+                series = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT SeriesInstanceUID FROM series WHERE StudyInstanceUID = ?", (study_instance_uid,)
+                    )
+                ]
                 if not db.execute("SELECT 1 FROM studies WHERE StudyInstanceUID = ?", (study_instance_uid,)).fetchone():
-                    raise StudyNotFoundError(f"No study with StudyInstanceUID {study_instance_uid!r} is in the archive.")
+                    raise StudyNotFoundError(
+                        f"No study with StudyInstanceUID {study_instance_uid!r} is in the archive."
+                    )
                 study = study_instance_uid
             else:
-                row = db.execute("SELECT StudyInstanceUID FROM series WHERE SeriesInstanceUID = ?",
-                                 (series_instance_uid,)).fetchone()  # fmt: skip
+                row = db.execute(
+                    "SELECT StudyInstanceUID FROM series WHERE SeriesInstanceUID = ?", (series_instance_uid,)
+                ).fetchone()
                 if row is None:
-                    raise SeriesNotFoundError(f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive.")
+                    raise SeriesNotFoundError(
+                        f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive."
+                    )
                 series, study = [series_instance_uid], row[0]
-            out: dict[str, list[str]] = {"stored_keys": [], "volume_paths": [], "sop_instance_uids": []}
+            out: dict[str, list[str]] = {
+                "stored_keys": [],
+                "volume_paths": [],
+                "sop_instance_uids": [],
+            }
             for uid in series:
-                for sop, key in db.execute("SELECT SOPInstanceUID, stored_key FROM instances WHERE SeriesInstanceUID = ?", (uid,)):
+                for sop, key in db.execute(
+                    "SELECT SOPInstanceUID, stored_key FROM instances WHERE SeriesInstanceUID = ?",
+                    (uid,),
+                ):
                     out["sop_instance_uids"].append(sop)
                     out["stored_keys"].append(key)
-                out["stored_keys"] += [r[0] for r in db.execute("SELECT stored_key FROM conflicts WHERE SeriesInstanceUID = ?", (uid,))]
-                out["volume_paths"] += [r[0] for r in db.execute("SELECT path FROM volumes WHERE SeriesInstanceUID = ?", (uid,))]
+                out["stored_keys"] += [
+                    r[0] for r in db.execute("SELECT stored_key FROM conflicts WHERE SeriesInstanceUID = ?", (uid,))
+                ]
+                out["volume_paths"] += [
+                    r[0] for r in db.execute("SELECT path FROM volumes WHERE SeriesInstanceUID = ?", (uid,))
+                ]
                 for table in ("volumes", "conflicts", "instances", "series"):
                     db.execute(f"DELETE FROM {table} WHERE SeriesInstanceUID = ?", (uid,))
             remaining = db.execute("SELECT COUNT(*) FROM series WHERE StudyInstanceUID = ?", (study,)).fetchone()[0]
             if remaining == 0:
                 pid = db.execute("SELECT PatientID FROM studies WHERE StudyInstanceUID = ?", (study,)).fetchone()
                 db.execute("DELETE FROM studies WHERE StudyInstanceUID = ?", (study,))
-                if pid is not None and not db.execute("SELECT 1 FROM studies WHERE PatientID = ?", (pid[0],)).fetchone():
+                if (
+                    pid is not None
+                    and not db.execute("SELECT 1 FROM studies WHERE PatientID = ?", (pid[0],)).fetchone()
+                ):
                     db.execute("DELETE FROM patients WHERE PatientID = ?", (pid[0],))
             else:
                 self._refresh_counts(db, set(), {study}, now)
         return out
 
     # -- audit -------------------------------------------------------------------
-    def audit(self, action: str, *, outcome: str = "success", actor: str | None = None, address: str | None = None,
-              service: str | None = None, uids: Sequence[str] = (), count: int | None = None,
-              detail: str | None = None) -> None:  # fmt: skip
+    def audit(
+        self,
+        action: str,
+        *,
+        outcome: str = "success",
+        actor: str | None = None,
+        address: str | None = None,
+        service: str | None = None,
+        uids: Sequence[str] = (),
+        count: int | None = None,
+        detail: str | None = None,
+    ) -> None:
         """Append one entry to the audit table."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO audit (time, actor, address, action, service, uids, count, outcome, detail)"
                 " VALUES (?,?,?,?,?,?,?,?,?)",
-                (_now(), actor, address, action, service, json.dumps(list(uids)) if uids else None, count, outcome, detail),
+                (
+                    _now(),
+                    actor,
+                    address,
+                    action,
+                    service,
+                    json.dumps(list(uids)) if uids else None,
+                    count,
+                    outcome,
+                    detail,
+                ),
             )
 
     def audit_log(self, *, limit: int | None = None) -> pd.DataFrame:

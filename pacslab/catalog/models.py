@@ -15,7 +15,13 @@ __all__ = [
 ]
 
 #: Patient-level attributes (kept on the patient and, as received, on each study).
-PATIENT_COLUMNS = ("PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex")
+PATIENT_COLUMNS = (
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+)
 
 #: Study-level attributes, indexed for search.
 STUDY_COLUMNS = (

@@ -11,12 +11,19 @@ __all__ = ["add_subparser"]
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``ingest``."""
-    p = subparsers.add_parser("ingest", help="ingest DICOM files, folders and zip files",
-                              description="Exit status is 1 when any input was rejected (the summary is printed still).")  # fmt: skip
+    p = subparsers.add_parser(
+        "ingest",
+        help="ingest DICOM files, folders and zip files",
+        description="Exit status is 1 when any input was rejected (the summary is printed still).",
+    )
     p.add_argument("root", help="archive folder or URL")
     p.add_argument("paths", nargs="+", help="files, folders (recursive) or zip files")
     p.add_argument("--watch", action="store_true", help="keep watching the folders for new files until Ctrl-C")
-    p.add_argument("--no-volumes", action="store_true", help="do not build volumes now (later: pacslab verify --repair)")
+    p.add_argument(
+        "--no-volumes",
+        action="store_true",
+        help="do not build volumes now (later: pacslab verify --repair)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)

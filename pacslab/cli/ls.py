@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     archive = open_archive(args.root)
     fields = [f for f in args.fields.split(",") if f]
-    frame = archive.catalog.query(args.level, _filters(args.filters), fields=fields, limit=args.limit, offset=args.offset)
+    frame = archive.catalog.query(
+        args.level, _filters(args.filters), fields=fields, limit=args.limit, offset=args.offset
+    )
     if not args.json:
         frame = frame[[c for c in frame.columns if c not in ("stored_key", "stored_codec", "source")]]
     print_table(frame, as_json=args.json)

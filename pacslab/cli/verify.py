@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
         for p in report.problems:
             print(f"problem: {p}")
         if report.orphans:
-            print(f"{len(report.orphans)} stored originals are not in the catalog yet (an interrupted ingest; "
-                  "ingest the same files again to adopt them)")  # fmt: skip
+            print(
+                f"{len(report.orphans)} stored originals are not in the catalog yet (an interrupted ingest; "
+                "ingest the same files again to adopt them)"
+            )
         if report.pending:
             print(f"{len(report.pending)} series wait for their volumes (pacslab verify --repair builds them)")
     return 0 if report.ok else 1

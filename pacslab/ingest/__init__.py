@@ -6,4 +6,11 @@ from pacslab.ingest.pipeline import build_pending_volumes, ingest_bytes, ingest_
 from pacslab.ingest.report import IngestReport
 from pacslab.ingest.scan import Source, iter_sources
 
-__all__ = ["IngestReport", "Source", "build_pending_volumes", "ingest_bytes", "ingest_paths", "iter_sources"]
+__all__ = [
+    "IngestReport",
+    "Source",
+    "build_pending_volumes",
+    "ingest_bytes",
+    "ingest_paths",
+    "iter_sources",
+]

@@ -37,13 +37,38 @@ _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 BULK_THRESHOLD = 1024
 
 _GEOMETRY_KEYWORDS = (
-    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "ImagerPixelSpacing",
-    "SliceThickness", "SpacingBetweenSlices", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel",
-    "BitsAllocated", "BitsStored", "PixelRepresentation", "PhotometricInterpretation", "RescaleSlope",
-    "RescaleIntercept", "RescaleType", "EchoTime", "EchoNumbers", "TemporalPositionIdentifier",
-    "TriggerTime", "DiffusionBValue", "AcquisitionNumber", "InstanceNumber", "ImageType", "WindowCenter",
-    "WindowWidth", "PixelPaddingValue", "Modality", "FrameIncrementPointer", "FrameTime",
-)  # fmt: skip
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "SliceThickness",
+    "SpacingBetweenSlices",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "PhotometricInterpretation",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "EchoTime",
+    "EchoNumbers",
+    "TemporalPositionIdentifier",
+    "TriggerTime",
+    "DiffusionBValue",
+    "AcquisitionNumber",
+    "InstanceNumber",
+    "ImageType",
+    "WindowCenter",
+    "WindowWidth",
+    "PixelPaddingValue",
+    "Modality",
+    "FrameIncrementPointer",
+    "FrameTime",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,7 +273,11 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
     except InvalidDicomError as exc:
         return Rejection(source, f"not a DICOM file: {exc}", sha256)
     except Exception as exc:  # noqa: BLE001 - anything pydicom raises on garbage
-        return Rejection(source, f"unreadable DICOM ({type(exc).__name__}: {exc}); the file may be truncated", sha256)
+        return Rejection(
+            source,
+            f"unreadable DICOM ({type(exc).__name__}: {exc}); the file may be truncated",
+            sha256,
+        )
     reason = _validate(ds)
     if reason is not None and not data[128:132] == b"DICM" and "SOPClassUID" not in ds:
         reason = (

@@ -92,7 +92,9 @@ def _prepare_batch(root_url: str, sources: Sequence[Source]) -> list[tuple[int, 
     return out
 
 
-def _build_one(root_url: str, rows: list[dict[str, Any]], attributes: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str, str | None]:
+def _build_one(
+    root_url: str, rows: list[dict[str, Any]], attributes: dict[str, Any]
+) -> tuple[str, list[dict[str, Any]], str, str | None]:
     from pacslab.volumes.builder import build_series_volumes
 
     fs, root = open_filesystem(root_url)
@@ -125,7 +127,12 @@ def _init_worker() -> None:
     blosc.set_nthreads(1)
 
 
-def _bounded_map(executor: cf.Executor | None, fn: Callable[..., T], tasks: Iterable[tuple[Any, ...]], inflight: int) -> Iterator[T]:
+def _bounded_map(
+    executor: cf.Executor | None,
+    fn: Callable[..., T],
+    tasks: Iterable[tuple[Any, ...]],
+    inflight: int,
+) -> Iterator[T]:
     """``map`` that keeps at most *inflight* tasks queued, so memory stays flat on any input size."""
     if executor is None:
         for args in tasks:
@@ -145,8 +152,14 @@ def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(items[i : i + size])
 
 
-def ingest_paths(archive: Archive, paths: Iterable[str | os.PathLike[str]], *, progress: bool = True,
-                 build_volumes: bool | None = None, source_prefix: str = "") -> IngestReport:  # fmt: skip
+def ingest_paths(
+    archive: Archive,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    progress: bool = True,
+    build_volumes: bool | None = None,
+    source_prefix: str = "",
+) -> IngestReport:
     """Ingest files, folders and zip files into *archive* (see :meth:`Archive.ingest`)."""
     start = time.perf_counter()
     report = IngestReport()
@@ -179,8 +192,13 @@ def ingest_paths(archive: Archive, paths: Iterable[str | os.PathLike[str]], *, p
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
     report.seconds = time.perf_counter() - start
-    archive.catalog.audit("ingest", service="files", count=report.new,
-                          outcome="success" if report.ok else "partial", detail=report.summary())  # fmt: skip
+    archive.catalog.audit(
+        "ingest",
+        service="files",
+        count=report.new,
+        outcome="success" if report.ok else "partial",
+        detail=report.summary(),
+    )
     return report
 
 
@@ -194,16 +212,18 @@ def ingest_bytes(archive: Archive, data: bytes, *, source: str) -> tuple[str, In
     """
     result = _prepare_one(archive.originals, source, data)
     if isinstance(result, Rejection):
-        archive.catalog.record_rejection(result.source, result.reason, sha256=result.sha256,
-                                         quarantine_path=result.quarantine_path)  # fmt: skip
+        archive.catalog.record_rejection(
+            result.source, result.reason, sha256=result.sha256, quarantine_path=result.quarantine_path
+        )
         return "rejected", result
     (outcome,) = archive.catalog.add_instances([result])
     return outcome, result
 
 
 def _reject(archive: Archive, report: IngestReport, rejection: Rejection) -> None:
-    archive.catalog.record_rejection(rejection.source, rejection.reason, sha256=rejection.sha256,
-                                     quarantine_path=rejection.quarantine_path)  # fmt: skip
+    archive.catalog.record_rejection(
+        rejection.source, rejection.reason, sha256=rejection.sha256, quarantine_path=rejection.quarantine_path
+    )
     report.rejected.append((rejection.source, rejection.reason))
     if rejection.quarantine_path:
         report.quarantined.append(rejection.quarantine_path)
@@ -217,8 +237,14 @@ def _commit(archive: Archive, report: IngestReport, records: list[InstanceRecord
         setattr(report, outcome, getattr(report, outcome) + 1)
 
 
-def build_pending_volumes(archive: Archive, *, series: Sequence[str] | None = None, executor: cf.Executor | None = None,
-                          progress: bool = False, report: IngestReport | None = None) -> IngestReport:  # fmt: skip
+def build_pending_volumes(
+    archive: Archive,
+    *,
+    series: Sequence[str] | None = None,
+    executor: cf.Executor | None = None,
+    progress: bool = False,
+    report: IngestReport | None = None,
+) -> IngestReport:
     """Build the volumes of every series marked pending (or of *series*)."""
     report = report if report is not None else IngestReport()
     uids = list(series) if series is not None else archive.catalog.series_by_state("pending")

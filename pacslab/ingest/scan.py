@@ -78,7 +78,9 @@ def iter_sources(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Source | t
             yield (path, "no such file or folder")
 
 
-def list_sources(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], list[tuple[str, str]]]:
+def list_sources(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[Source], list[tuple[str, str]]]:
     """:func:`iter_sources` split into files and missing paths."""
     sources, missing = [], []
     for s in iter_sources(paths):

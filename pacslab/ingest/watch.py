@@ -28,9 +28,16 @@ def _stat(path: str) -> tuple[int, float] | None:
     return st.st_size, st.st_mtime
 
 
-def watch_folders(archive: Archive, paths: list[Any], *, interval: float | None = None, settle: float | None = None,
-                  stop: threading.Event | None = None, max_cycles: int | None = None,
-                  progress: bool = False) -> IngestReport:  # fmt: skip
+def watch_folders(
+    archive: Archive,
+    paths: list[Any],
+    *,
+    interval: float | None = None,
+    settle: float | None = None,
+    stop: threading.Event | None = None,
+    max_cycles: int | None = None,
+    progress: bool = False,
+) -> IngestReport:
     """Poll *paths* and ingest each settled file once (see :meth:`Archive.watch`)."""
     interval = float(config_get("ingest.watch-interval", interval))  # type: ignore[arg-type]
     settle = float(config_get("ingest.watch-settle", settle))  # type: ignore[arg-type]
@@ -56,9 +63,11 @@ def watch_folders(archive: Archive, paths: list[Any], *, interval: float | None 
                 elif now - previous[1] >= settle:
                     ready.append((source, stat))
             if ready:
-                report = archive.ingest([s.path for s, _ in ready if s.member is None] +
-                                        sorted({s.path for s, _ in ready if s.member is not None}),
-                                        progress=progress)  # fmt: skip
+                report = archive.ingest(
+                    [s.path for s, _ in ready if s.member is None]
+                    + sorted({s.path for s, _ in ready if s.member is not None}),
+                    progress=progress,
+                )
                 total.merge(report)
                 for source, stat in ready:
                     done[source.name] = stat

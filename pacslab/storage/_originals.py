@@ -24,7 +24,7 @@ from pacslab.storage._fs import join, write_atomic
 __all__ = ["Codec", "OriginalStore", "decode_blob", "encode_blob"]
 
 
-class Codec(str, enum.Enum):
+class Codec(enum.StrEnum):
     """How an original rests on disk."""
 
     RAW = "raw"

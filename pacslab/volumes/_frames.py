@@ -83,9 +83,13 @@ def frames_from_geometry(sop_instance_uid: str, g: dict[str, Any]) -> list[Frame
     n = int(_first(g.get("NumberOfFrames")) or 1)
     spacing = _floats(g.get("PixelSpacing") or g.get("ImagerPixelSpacing"), 2)
     extra = []
-    for name, keyword in (("echo", "EchoTime"), ("temporal", "TemporalPositionIdentifier"),
-                          ("bvalue", "DiffusionBValue"), ("trigger", "TriggerTime"),
-                          ("acquisition", "AcquisitionNumber")):  # fmt: skip
+    for name, keyword in (
+        ("echo", "EchoTime"),
+        ("temporal", "TemporalPositionIdentifier"),
+        ("bvalue", "DiffusionBValue"),
+        ("trigger", "TriggerTime"),
+        ("acquisition", "AcquisitionNumber"),
+    ):
         value = _first(g.get(keyword))
         if value is not None:
             extra.append((name, value))
@@ -104,7 +108,14 @@ def frames_from_geometry(sop_instance_uid: str, g: dict[str, Any]) -> list[Frame
         extra=tuple(extra),
     )
     if n == 1:
-        return [Frame(frame=0, position=_floats(g.get("ImagePositionPatient"), 3), orientation=_orientation(g.get("ImageOrientationPatient")), **base)]  # type: ignore[arg-type]
+        return [
+            Frame(
+                frame=0,
+                position=_floats(g.get("ImagePositionPatient"), 3),
+                orientation=_orientation(g.get("ImageOrientationPatient")),
+                **base,
+            )
+        ]  # type: ignore[arg-type]
     # Multi-frame without functional groups (US, XA, NM, …): frames in order, no geometry.
     return [Frame(frame=i, **base) for i in range(n)]  # type: ignore[arg-type]
 
@@ -155,9 +166,15 @@ def frames_from_dataset(ds: Dataset) -> list[Frame]:
                 spacing=_floats(measures.get("PixelSpacing") if measures else None, 2),  # type: ignore[arg-type]
                 thickness=_first(measures.get("SliceThickness")) if measures else None,
                 rescale=(
-                    (_first(transform.get("RescaleSlope")) or 1.0, _first(transform.get("RescaleIntercept")) or 0.0)
+                    (
+                        _first(transform.get("RescaleSlope")) or 1.0,
+                        _first(transform.get("RescaleIntercept")) or 0.0,
+                    )
                     if transform is not None
-                    else (_first(ds.get("RescaleSlope")) or 1.0, _first(ds.get("RescaleIntercept")) or 0.0)
+                    else (
+                        _first(ds.get("RescaleSlope")) or 1.0,
+                        _first(ds.get("RescaleIntercept")) or 0.0,
+                    )
                 ),
                 instance_number=int(_first(ds.get("InstanceNumber")) or 0),
                 localizer=_is_localizer(ds.get("ImageType")),

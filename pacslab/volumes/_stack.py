@@ -47,7 +47,17 @@ class Stack:
 def _signature(f: Frame) -> tuple[object, ...]:
     orientation = None if f.orientation is None else tuple(np.round(f.orientation, 3))
     spacing = None if f.spacing is None else tuple(np.round(f.spacing, 4))
-    return (f.rows, f.columns, f.samples, f.bits, f.signed, orientation, spacing, f.localizer, f.position is None)
+    return (
+        f.rows,
+        f.columns,
+        f.samples,
+        f.bits,
+        f.signed,
+        orientation,
+        spacing,
+        f.localizer,
+        f.position is None,
+    )
 
 
 def form_stacks(frames: Sequence[Frame], *, tolerance: float = 0.01) -> list[Stack]:
@@ -88,9 +98,7 @@ def _pixel_spacing(f: Frame) -> tuple[float, float]:
 def _without_geometry(group: list[Frame]) -> Stack:
     group = sorted(group, key=lambda f: (f.instance_number, f.sop_instance_uid, f.frame))
     dy, dx = _pixel_spacing(group[0])
-    geometry = VolumeGeometry(
-        shape=(len(group), group[0].rows, group[0].columns), spacing=(1.0, dy, dx), known=False
-    )
+    geometry = VolumeGeometry(shape=(len(group), group[0].rows, group[0].columns), spacing=(1.0, dy, dx), known=False)
     notes = ["no patient geometry (ImagePositionPatient / ImageOrientationPatient): frames in acquisition order"]
     if len(group) == 1:
         notes = ["a single 2-D image without patient geometry"]
@@ -177,9 +185,11 @@ def _split_gaps(
     note = f"gaps in slice positions (more than 1.5 × the {median:.3g} mm spacing) split the series into {len(edges) - 1} stacks"
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         part = [c[a:b] for c in columns]
-        stacks += _split_gaps(part, extra_dim, extra_values, pos, normal, tolerance, [*notes, note]) if b - a > 1 else [
-            _make(part, extra_dim, extra_values, z[a:b], normal, median, [*notes, note])
-        ]
+        stacks += (
+            _split_gaps(part, extra_dim, extra_values, pos, normal, tolerance, [*notes, note])
+            if b - a > 1
+            else [_make(part, extra_dim, extra_values, z[a:b], normal, median, [*notes, note])]
+        )
     return stacks
 
 

@@ -16,7 +16,13 @@ class PacslabBackendEntrypoint(BackendEntrypoint):
 
     description = "Open image series of a pacslab archive (Zarr volumes with DICOM geometry)."
     url = "https://github.com/pacslab/pacslab"
-    open_dataset_parameters = ("filename_or_obj", "drop_variables", "series_instance_uid", "stack", "rescale")
+    open_dataset_parameters = (
+        "filename_or_obj",
+        "drop_variables",
+        "series_instance_uid",
+        "stack",
+        "rescale",
+    )
 
     def open_dataset(  # type: ignore[override]
         self,

@@ -63,7 +63,12 @@ def _identity(rows: list[dict[str, Any]], attributes: dict[str, Any]) -> dict[st
         centers = centers if isinstance(centers, list) else [centers]
         widths = widths if isinstance(widths, list) else [widths]
         windows = [{"center": float(c), "width": float(w)} for c, w in zip(centers, widths, strict=False)]
-    return {**attributes, "units": units, "window_presets": windows, "PixelPaddingValue": g.get("PixelPaddingValue")}
+    return {
+        **attributes,
+        "units": units,
+        "window_presets": windows,
+        "PixelPaddingValue": g.get("PixelPaddingValue"),
+    }
 
 
 def _frames(rows: list[dict[str, Any]], store: OriginalStore) -> list[Frame]:
@@ -114,7 +119,13 @@ def build_series_volumes(
         volumes = []
         for index, stack in enumerate(stacks):
             path = volume_path(uid, index)
-            row = write_volume(fs, join(root, path), stack, cache.frame, identity={**identity, "stack_index": index})
+            row = write_volume(
+                fs,
+                join(root, path),
+                stack,
+                cache.frame,
+                identity={**identity, "stack_index": index},
+            )
             volumes.append({**row, "stack_index": index, "path": path})
     except Exception as exc:  # noqa: BLE001 - a series that cannot be built is reported, never fatal
         logger.info("no volume for series %s: %s", uid, exc)

@@ -28,17 +28,30 @@ from pacslab.volumes.geometry import VolumeGeometry
 __all__ = ["open_volume_group", "read_volume", "write_volume", "zarr_store"]
 
 NGFF_VERSION = "0.5"
-_AXIS_TYPES = {"z": "space", "y": "space", "x": "space", "c": "channel", "temporal": "time", "trigger": "time"}
-_EXTRA_DIM_NAMES = {"echo": "echo_time", "temporal": "temporal_position", "bvalue": "b_value",
-                    "trigger": "trigger_time", "acquisition": "acquisition"}  # fmt: skip
+_AXIS_TYPES = {
+    "z": "space",
+    "y": "space",
+    "x": "space",
+    "c": "channel",
+    "temporal": "time",
+    "trigger": "time",
+}
+_EXTRA_DIM_NAMES = {
+    "echo": "echo_time",
+    "temporal": "temporal_position",
+    "bvalue": "b_value",
+    "trigger": "trigger_time",
+    "acquisition": "acquisition",
+}
 
 
 def zarr_store(fs: fsspec.AbstractFileSystem, path: str, *, read_only: bool = False) -> zarr.abc.store.Store:
     """The Zarr store for a folder of the archive's filesystem."""
     if is_local(fs):
         return zarr.storage.LocalStore(path, read_only=read_only)
-    return zarr.storage.FsspecStore.from_url(fs.unstrip_protocol(path), storage_options=fs.storage_options,
-                                             read_only=read_only)  # fmt: skip
+    return zarr.storage.FsspecStore.from_url(
+        fs.unstrip_protocol(path), storage_options=fs.storage_options, read_only=read_only
+    )
 
 
 def _chunks(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...]:
@@ -63,7 +76,10 @@ def _ngff(dims: tuple[str, ...], geometry: VolumeGeometry, name: str) -> dict[st
     origin_along = dict(zip("xyz", (np.asarray(geometry.origin) @ np.asarray(geometry.direction).T), strict=True))
     spacing = dict(zip("zyx", geometry.spacing, strict=True))
     for d in dims:
-        axis: dict[str, Any] = {"name": d, "type": _AXIS_TYPES.get(d, "space" if d in "zyx" else "other")}
+        axis: dict[str, Any] = {
+            "name": d,
+            "type": _AXIS_TYPES.get(d, "space" if d in "zyx" else "other"),
+        }
         if d in "zyx":
             axis["unit"] = "millimeter"
             scale.append(spacing[d])
@@ -167,9 +183,19 @@ def write_volume(
         "rescale_intercept": rescale[0][1] if len(intercepts) == 1 else [r[1] for r in rescale],
         "notes": stack.notes,
     }
-    group.attrs.update({"ome": _ngff(dims, stack.geometry, identity.get("SeriesDescription") or ""), "pacslab": attrs})
-    return {"dims": list(dims), "shape": list(shape), "dtype": str(first.dtype), "n_frames": stack.n_frames,
-            "note": "; ".join(stack.notes) or None}  # fmt: skip
+    group.attrs.update(
+        {
+            "ome": _ngff(dims, stack.geometry, identity.get("SeriesDescription") or ""),
+            "pacslab": attrs,
+        }
+    )
+    return {
+        "dims": list(dims),
+        "shape": list(shape),
+        "dtype": str(first.dtype),
+        "n_frames": stack.n_frames,
+        "note": "; ".join(stack.notes) or None,
+    }
 
 
 def open_volume_group(fs: fsspec.AbstractFileSystem, path: str) -> zarr.Group:
@@ -227,5 +253,10 @@ def read_volume(
         units=units,
         rescaled=bool(rescale and not identity_rescale),
     )
-    return xr.DataArray(data, dims=dims, coords={k: v for k, v in coords.items() if k in dims},
-                        name=meta.get("SeriesDescription") or "volume", attrs=attrs)  # fmt: skip
+    return xr.DataArray(
+        data,
+        dims=dims,
+        coords={k: v for k, v in coords.items() if k in dims},
+        name=meta.get("SeriesDescription") or "volume",
+        attrs=attrs,
+    )
