@@ -20,6 +20,7 @@ from pacslab.errors import (
     ArchiveExistsError,
     ArchiveNotFoundError,
     SeriesNotFoundError,
+    StorageError,
     VolumeNotFoundError,
 )
 from pacslab.ingest import IngestReport, build_pending_volumes, ingest_bytes, ingest_paths
@@ -473,7 +474,11 @@ class Archive:
             if key not in stored:
                 report.problems.append(f"instance {row['SOPInstanceUID']}: original {key} is missing")
             elif rehash:
-                data = self.originals.read(key)
+                try:
+                    data = self.originals.read(key)
+                except StorageError as exc:
+                    report.problems.append(f"instance {row['SOPInstanceUID']}: {exc}")
+                    continue
                 if len(data) != row["size"] or sha256_hex(data) != row["sha256"]:
                     report.problems.append(
                         f"instance {row['SOPInstanceUID']}: original {key} does not match its SHA-256"

@@ -127,7 +127,13 @@ class OriginalStore:
             payload = self.fs.cat_file(self.path(key))
         except FileNotFoundError as exc:
             raise StorageError(f"The original {key!r} is missing from the archive storage.") from exc
-        data = decode_blob(codec, payload)
+        try:
+            data = decode_blob(codec, payload)
+        except Exception as exc:  # noqa: BLE001 - any codec failure means damaged storage
+            raise StorageError(
+                f"The original {key!r} cannot be decompressed ({exc}): the archive storage is damaged; "
+                "run `pacslab verify` and restore it from a backup."
+            ) from exc
         if sha256 is not None and sha256_hex(data) != sha256:
             raise StorageError(
                 f"The original {key!r} does not match its recorded SHA-256 {sha256}: "
