@@ -24,8 +24,9 @@ from pacslab.errors import (
     VolumeNotFoundError,
 )
 from pacslab.ingest import IngestReport, build_pending_volumes, ingest_bytes, ingest_paths
-from pacslab.storage import OriginalStore, is_local, join, open_filesystem, write_atomic
+from pacslab.storage import Codec, OriginalStore, is_local, join, open_filesystem, write_atomic
 from pacslab.storage._originals import sha256_hex
+from pacslab.volumes._pixelref import PixelRef, PixelSource
 from pacslab.volumes.store import open_volume_group, read_volume
 
 __all__ = ["Archive", "VerifyReport", "open_archive"]
@@ -321,8 +322,23 @@ class Archive:
         verify : bool
             Check the bytes against the SHA-256 recorded at ingest.
         """
-        row = self.catalog.instance(sop_instance_uid)
-        return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
+        return self._read_original(self.catalog.instance(sop_instance_uid), verify=verify)
+
+    def _read_original(self, row: dict[str, Any], *, verify: bool = False, source: PixelSource | None = None) -> bytes:
+        """The original file of a catalog row, whole or rebuilt from its head and its volume frames."""
+        if row["stored_codec"] != Codec.PIXEL_REF.value:
+            return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
+        source = source or PixelSource(self.fs, self.root)
+        for attempt in range(2):  # a rebuild of the series may switch volumes between the two reads
+            ref = PixelRef.from_json(row["pixel_ref"])
+            path = self._volume_row(row["SeriesInstanceUID"], ref.stack)["path"]
+            try:
+                return source.original(self.originals, row, path, verify=verify)
+            except StorageError:
+                if attempt:
+                    raise
+                row = self.catalog.instance(row["SOPInstanceUID"])
+        raise AssertionError("unreachable")
 
     def dataset(self, sop_instance_uid: str, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
         """An instance as a :class:`pydicom.Dataset`."""
@@ -332,8 +348,9 @@ class Archive:
 
     def iter_instances(self, uid: str) -> Any:
         """Yield ``(SOPInstanceUID, bytes)`` of every instance of a study, series or one instance."""
+        source = PixelSource(self.fs, self.root)
         for row in self._instance_rows(uid):
-            yield row["SOPInstanceUID"], self.originals.read(row["stored_key"])
+            yield row["SOPInstanceUID"], self._read_original(row, source=source)
 
     def _instance_rows(self, uid: str) -> list[dict[str, Any]]:
         level = self.catalog.level_of(uid)
@@ -350,13 +367,14 @@ class Archive:
         Files are named ``<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``.
         """
         out = []
+        source = PixelSource(self.fs, self.root)
         for row in self._instance_rows(uid):
             path = os.path.join(
                 os.fspath(directory), row["StudyInstanceUID"], row["SeriesInstanceUID"], row["SOPInstanceUID"] + ".dcm"
             )
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as fh:
-                fh.write(self.originals.read(row["stored_key"], sha256=row["sha256"]))
+                fh.write(self._read_original(row, verify=True, source=source))
             out.append(path)
         self.catalog.audit("export", service="files", uids=[uid], count=len(out), detail=os.fspath(directory))
         return out
@@ -431,11 +449,6 @@ class Archive:
         )
         return {k: (None if pd.isna(row[k]) else (int(row[k]) if k == "SeriesNumber" else str(row[k]))) for k in keys}
 
-    def _remove_volume_files(self, series_instance_uid: str) -> None:
-        path = join(self.root, "volumes", series_instance_uid)
-        if self.fs.exists(path):
-            self.fs.rm(path, recursive=True)
-
     # -- maintenance -----------------------------------------------------------------------
     def delete(self, *, study_instance_uid: str | None = None, series_instance_uid: str | None = None) -> int:
         """Delete a study or a series: catalog rows first, then originals and volumes.
@@ -448,8 +461,8 @@ class Archive:
         removed = self.catalog.delete(study_instance_uid=study_instance_uid, series_instance_uid=series_instance_uid)
         for key in removed["stored_keys"]:
             self.originals.delete(key)
-        for path in removed["volume_paths"]:
-            full = join(self.root, path)
+        for series in removed["series_instance_uids"]:
+            full = join(self.root, "volumes", series)
             if self.fs.exists(full):
                 self.fs.rm(full, recursive=True)
         uid = study_instance_uid or series_instance_uid
@@ -468,6 +481,7 @@ class Archive:
         rows = self.catalog.instance_keys()
         stored = set(self.originals.iter_keys())
         referenced = set()
+        source = PixelSource(self.fs, self.root)
         for row in rows:
             key = row["stored_key"]
             referenced.add(key)
@@ -475,8 +489,8 @@ class Archive:
                 report.problems.append(f"instance {row['SOPInstanceUID']}: original {key} is missing")
             elif rehash:
                 try:
-                    data = self.originals.read(key)
-                except StorageError as exc:
+                    data = self._read_original(row, source=source)
+                except (StorageError, VolumeNotFoundError) as exc:
                     report.problems.append(f"instance {row['SOPInstanceUID']}: {exc}")
                     continue
                 if len(data) != row["size"] or sha256_hex(data) != row["sha256"]:

@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS instances (
     stored_key TEXT NOT NULL,
     stored_codec TEXT NOT NULL,
     stored_size INTEGER NOT NULL,
+    -- set when the pixel data lives in the series' volume (stored_codec 'pxr'): which frames
+    pixel_ref TEXT,
     source TEXT,
     received_at TEXT NOT NULL,
     geometry TEXT,

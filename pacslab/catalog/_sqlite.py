@@ -185,6 +185,9 @@ class SQLiteCatalog:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (SCHEMA_VERSION,),
             )
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(instances)")}
+            if "pixel_ref" not in columns:  # catalogs made before pixel data moved into volumes
+                self._conn.execute("ALTER TABLE instances ADD COLUMN pixel_ref TEXT")
 
     def close(self) -> None:
         """Close the database connection."""
@@ -351,10 +354,17 @@ class SQLiteCatalog:
         volumes: list[dict[str, Any]],
         state: str,
         reason: str | None,
+        instance_updates: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Replace the volume rows of a series and set its state, atomically."""
+        """Replace the volume rows of a series, set its state and how its originals rest, atomically."""
         now = _now()
         with self.transaction() as db:
+            for u in instance_updates:
+                db.execute(
+                    "UPDATE instances SET stored_key = ?, stored_codec = ?, stored_size = ?, pixel_ref = ? "
+                    "WHERE SOPInstanceUID = ?",
+                    (u["stored_key"], u["stored_codec"], u["stored_size"], u["pixel_ref"], u["SOPInstanceUID"]),
+                )
             db.execute("DELETE FROM volumes WHERE SeriesInstanceUID = ?", (series_instance_uid,))
             for v in volumes:
                 db.execute(
@@ -415,7 +425,8 @@ class SQLiteCatalog:
     def frames_of_series(self, series_instance_uid: str) -> list[dict[str, Any]]:
         """What volume building needs of each image instance of a series."""
         rows = self._rows(
-            "SELECT SOPInstanceUID, InstanceNumber, stored_key, sha256, geometry FROM instances "
+            "SELECT SOPInstanceUID, InstanceNumber, stored_key, stored_codec, pixel_ref, sha256, size, geometry "
+            "FROM instances "
             "WHERE SeriesInstanceUID = ? AND has_pixels = 1 ORDER BY InstanceNumber, SOPInstanceUID",
             (series_instance_uid,),
         )
@@ -558,12 +569,14 @@ class SQLiteCatalog:
             return [
                 dict(r)
                 for r in self._rows(
-                    "SELECT SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, stored_key, sha256, size, TransferSyntaxUID "
-                    "FROM instances"
+                    "SELECT SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, stored_key, stored_codec, pixel_ref, "
+                    "sha256, size, TransferSyntaxUID "
+                    "FROM instances ORDER BY SeriesInstanceUID, InstanceNumber, SOPInstanceUID"
                 )
             ]
         rows = self._rows(
-            "SELECT SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, stored_key, sha256, size, TransferSyntaxUID "
+            "SELECT SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, stored_key, stored_codec, pixel_ref, "
+            "sha256, size, TransferSyntaxUID "
             f"FROM instances WHERE {where} ORDER BY SeriesInstanceUID, InstanceNumber, SOPInstanceUID",
             (value,),
         )
@@ -667,6 +680,7 @@ class SQLiteCatalog:
                     )
                 series, study = [series_instance_uid], row[0]
             out: dict[str, list[str]] = {
+                "series_instance_uids": list(series),
                 "stored_keys": [],
                 "volume_paths": [],
                 "sop_instance_uids": [],

@@ -288,7 +288,11 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
     reason = reason or _check_pixels(ds, transfer_syntax)
     if reason is not None:
         return Rejection(source, reason, sha256)
-    key, codec, stored_size = store.put(data, sha256, itemsize=_itemsize(ds, transfer_syntax))
+    itemsize = _itemsize(ds, transfer_syntax)
+    has_pixels = _has_pixels(ds)
+    # Native pixel data will move into the volume: do not compress what is about to be dropped.
+    defer = has_pixels and "PixelData" in ds and int(ds.get("SamplesPerPixel", 1) or 1) == 1 and itemsize > 1
+    key, codec, stored_size = store.put(data, sha256, itemsize=itemsize, defer=defer)
     return InstanceRecord(
         attributes=_attributes(ds, transfer_syntax),
         header=header,
@@ -299,5 +303,5 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
         stored_codec=codec.value,
         stored_size=stored_size,
         source=source,
-        has_pixels=_has_pixels(ds),
+        has_pixels=has_pixels,
     )

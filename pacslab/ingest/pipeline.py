@@ -31,8 +31,9 @@ from pacslab.storage import OriginalStore, is_local, join, open_filesystem, writ
 if TYPE_CHECKING:
     from pacslab.archive import Archive
     from pacslab.catalog import InstanceRecord
+    from pacslab.volumes.builder import BuildResult
 
-__all__ = ["ingest_bytes", "ingest_paths", "build_pending_volumes"]
+__all__ = ["build_pending_volumes", "commit_build", "ingest_bytes", "ingest_paths"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,13 +94,12 @@ def _prepare_batch(root_url: str, sources: Sequence[Source]) -> list[tuple[int, 
 
 
 def _build_one(
-    root_url: str, rows: list[dict[str, Any]], attributes: dict[str, Any]
-) -> tuple[str, list[dict[str, Any]], str, str | None]:
+    root_url: str, rows: list[dict[str, Any]], attributes: dict[str, Any], volume_paths: dict[int, str]
+) -> BuildResult:
     from pacslab.volumes.builder import build_series_volumes
 
     fs, root = open_filesystem(root_url)
-    volumes, state, reason = build_series_volumes(fs, root, rows, attributes)
-    return attributes["SeriesInstanceUID"], volumes, state, reason
+    return build_series_volumes(fs, root, rows, attributes, volume_paths)
 
 
 # -- calling side ------------------------------------------------------------------
@@ -217,6 +217,8 @@ def ingest_bytes(archive: Archive, data: bytes, *, source: str) -> tuple[str, In
         )
         return "rejected", result
     (outcome,) = archive.catalog.add_instances([result])
+    if outcome == "duplicate":
+        _drop_duplicate_blob(archive, result)
     return outcome, result
 
 
@@ -233,8 +235,40 @@ def _reject(archive: Archive, report: IngestReport, rejection: Rejection) -> Non
 def _commit(archive: Archive, report: IngestReport, records: list[InstanceRecord]) -> None:
     if not records:
         return
-    for outcome in archive.catalog.add_instances(records):
+    for record, outcome in zip(records, archive.catalog.add_instances(records), strict=True):
         setattr(report, outcome, getattr(report, outcome) + 1)
+        if outcome == "duplicate":
+            _drop_duplicate_blob(archive, record)
+
+
+def _drop_duplicate_blob(archive: Archive, record: InstanceRecord) -> None:
+    """A duplicate whose first copy rests differently (its pixels moved into a volume) left a blob behind."""
+    existing = archive.catalog.instance_keys(sop_instance_uid=record.sop_instance_uid)
+    if existing and existing[0]["stored_key"] != record.stored_key:
+        archive.originals.delete(record.stored_key)
+
+
+def commit_build(archive: Archive, result: BuildResult) -> None:
+    """Commit what building a series produced, then remove what it made obsolete.
+
+    The catalog switches to the new volumes and to the new storage of the originals in one
+    transaction; only then are the previous volume generation and the replaced blobs deleted,
+    so a crash at any point leaves every original readable. A failed build changes nothing
+    but the series' state: its previous volumes (if any) stay, as they may hold pixel data.
+    """
+    uid = result.series_instance_uid
+    if result.state == "failed":
+        archive.catalog.set_volume_state(uid, "failed", result.reason)
+        return
+    previous = {v["path"] for v in archive.catalog.volumes(uid)}
+    archive.catalog.replace_volumes(uid, result.volumes, result.state, result.reason, result.instance_updates)
+    for key in result.obsolete_keys:
+        archive.originals.delete(key)
+    current = {v["path"].rsplit("/", 1)[0] for v in result.volumes}
+    for path in {p.rsplit("/", 1)[0] for p in previous if p.count("/") == 3} - current:
+        full = join(archive.root, path)
+        if archive.fs.exists(full):
+            archive.fs.rm(full, recursive=True)
 
 
 def build_pending_volumes(
@@ -254,15 +288,18 @@ def build_pending_volumes(
     if own:
         executor = _executor(archive.url, len(uids))
     try:
-        tasks = ((archive.url, archive.catalog.frames_of_series(uid), archive._series_identity(uid)) for uid in uids)
+        tasks = (
+            (archive.url, archive.catalog.frames_of_series(uid), archive._series_identity(uid),
+             {v["stack_index"]: v["path"] for v in archive.catalog.volumes(uid)})
+            for uid in uids
+        )  # fmt: skip
         bar = tqdm(total=len(uids), unit="series", disable=not progress, desc="volumes")
-        for uid, volumes, state, reason in _bounded_map(executor, _build_one, tasks, inflight=2 * _workers()):
-            archive.catalog.replace_volumes(uid, volumes, state, reason)
-            if state == "ready":
+        for result in _bounded_map(executor, _build_one, tasks, inflight=2 * _workers()):
+            commit_build(archive, result)
+            if result.state == "ready":
                 report.volumes_built += 1
-            elif state == "failed":
-                archive._remove_volume_files(uid)
-                report.no_volume.append((uid, reason or "unknown"))
+            elif result.state == "failed":
+                report.no_volume.append((result.series_instance_uid, result.reason or "unknown"))
             bar.update(1)
         bar.close()
     finally:

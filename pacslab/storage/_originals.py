@@ -1,10 +1,13 @@
 """Originals: every instance kept losslessly, content-addressed by its SHA-256.
 
 A file is stored under ``originals/<aa>/<bb>/<sha256>.<codec>`` where the codec is
-chosen per file: ``raw``; ``zst`` (zstd over the whole file); or ``bsz`` (Blosc
-byte-shuffle + zstd, which suits uncompressed 16-bit pixel data). The codec
-only changes how bytes rest on disk: :meth:`OriginalStore.read` always
-returns the file exactly as received, and checks it against its hash on demand.
+chosen per file: ``raw``; ``zst`` (zstd over the whole file); ``bsz`` (Blosc
+byte-shuffle + zstd, which suits uncompressed 16-bit pixel data); or ``pxr``
+(*pixel reference*: only the bytes before the pixel data, zstd-compressed, while
+the pixel data itself lives once, in the series' volume; see
+:mod:`pacslab.volumes._pixelref`). The codec only changes how bytes rest on disk:
+reading an original always gives the file exactly as received, checked against
+its hash on demand.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ class Codec(enum.StrEnum):
     RAW = "raw"
     ZSTD = "zst"
     BLOSC_SHUFFLE_ZSTD = "bsz"
+    PIXEL_REF = "pxr"
+
+
+#: Codecs that hold a whole file.
+WHOLE_FILE_CODECS = (Codec.RAW, Codec.ZSTD, Codec.BLOSC_SHUFFLE_ZSTD)
 
 
 def encode_blob(data: bytes, *, itemsize: int = 1) -> tuple[Codec, bytes]:
@@ -68,7 +76,7 @@ def decode_blob(codec: Codec | str, payload: bytes) -> bytes:
     codec = Codec(codec)
     if codec is Codec.RAW:
         return payload
-    if codec is Codec.ZSTD:
+    if codec in (Codec.ZSTD, Codec.PIXEL_REF):
         return zstandard.ZstdDecompressor().decompress(payload)
     return bytes(Blosc().decode(payload))
 
@@ -76,6 +84,15 @@ def decode_blob(codec: Codec | str, payload: bytes) -> bytes:
 def sha256_hex(data: bytes) -> str:
     """The SHA-256 of *data* as 64 hex digits."""
     return hashlib.sha256(data).hexdigest()
+
+
+def check_sha256(data: bytes, sha256: str, key: str) -> None:
+    """Raise :class:`StorageError` unless *data* hashes to *sha256*."""
+    if sha256_hex(data) != sha256:
+        raise StorageError(
+            f"The original {key!r} does not match its recorded SHA-256 {sha256}: "
+            "the archive storage is damaged; run `pacslab verify` and restore it from a backup."
+        )
 
 
 class OriginalStore:
@@ -100,8 +117,18 @@ class OriginalStore:
         """The filesystem path of a storage key."""
         return join(self.root.rsplit("/originals", 1)[0], key)
 
-    def put(self, data: bytes, sha256: str, *, itemsize: int = 1) -> tuple[str, Codec, int]:
-        """Store *data* (whose hash is *sha256*) unless a blob with that hash exists.
+    def put(self, data: bytes, sha256: str, *, itemsize: int = 1, defer: bool = False) -> tuple[str, Codec, int]:
+        """Store *data* (whose hash is *sha256*) unless a whole-file blob with that hash exists.
+
+        Parameters
+        ----------
+        data : bytes
+        sha256 : str
+        itemsize : int
+            Bytes per pixel sample of uncompressed pixel data (selects byte-shuffling).
+        defer : bool
+            Store it uncompressed for now: volume building will move its pixel data into the
+            volume (or compress it) shortly, and compressing it first would be wasted work.
 
         Returns
         -------
@@ -110,35 +137,56 @@ class OriginalStore:
         stored_size : int
             Bytes on disk.
         """
-        for codec in Codec:
+        for codec in WHOLE_FILE_CODECS:
             key = self.key(sha256, codec)
             path = self.path(key)
             if self.fs.exists(path):
                 return key, codec, int(self.fs.size(path))
-        codec, payload = encode_blob(data, itemsize=itemsize)
+        codec, payload = (Codec.RAW, data) if defer else encode_blob(data, itemsize=itemsize)
         key = self.key(sha256, codec)
         write_atomic(self.fs, self.path(key), payload)
         return key, codec, len(payload)
 
-    def read(self, key: str, *, sha256: str | None = None) -> bytes:
-        """Return the original bytes behind *key*, checked against *sha256* when given."""
+    def put_compressed(self, data: bytes, sha256: str, *, itemsize: int = 1) -> tuple[str, Codec, int]:
+        """Store *data* compressed (when that saves space), whatever is stored for it already."""
+        codec, payload = encode_blob(data, itemsize=itemsize)
+        key = self.key(sha256, codec)
+        if not self.fs.exists(self.path(key)):
+            write_atomic(self.fs, self.path(key), payload)
+        return key, codec, len(payload)
+
+    def put_head(self, head: bytes, sha256: str) -> tuple[str, int]:
+        """Store the bytes before the pixel data of a file whose pixels live in a volume."""
+        payload = zstandard.ZstdCompressor(level=int(config.get("storage.zstd-level"))).compress(head)
+        key = self.key(sha256, Codec.PIXEL_REF)
+        write_atomic(self.fs, self.path(key), payload)
+        return key, len(payload)
+
+    def read_payload(self, key: str) -> bytes:
+        """The decoded blob behind *key*: the whole file, or for ``pxr`` the bytes before its pixel data."""
         codec = Codec(key.rsplit(".", 1)[-1])
         try:
             payload = self.fs.cat_file(self.path(key))
         except FileNotFoundError as exc:
             raise StorageError(f"The original {key!r} is missing from the archive storage.") from exc
         try:
-            data = decode_blob(codec, payload)
+            return decode_blob(codec, payload)
         except Exception as exc:  # noqa: BLE001 - any codec failure means damaged storage
             raise StorageError(
                 f"The original {key!r} cannot be decompressed ({exc}): the archive storage is damaged; "
                 "run `pacslab verify` and restore it from a backup."
             ) from exc
-        if sha256 is not None and sha256_hex(data) != sha256:
-            raise StorageError(
-                f"The original {key!r} does not match its recorded SHA-256 {sha256}: "
-                "the archive storage is damaged; run `pacslab verify` and restore it from a backup."
-            )
+
+    def read(self, key: str, *, sha256: str | None = None) -> bytes:
+        """Return the original file behind a whole-file *key*, checked against *sha256* when given.
+
+        A ``pxr`` original needs its volume: read it with :meth:`pacslab.Archive.read_instance`.
+        """
+        if key.endswith("." + Codec.PIXEL_REF.value):
+            raise StorageError(f"The original {key!r} keeps its pixel data in a volume; read it through the archive.")
+        data = self.read_payload(key)
+        if sha256 is not None:
+            check_sha256(data, sha256, key)
         return data
 
     def delete(self, key: str) -> None:

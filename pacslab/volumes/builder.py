@@ -1,55 +1,129 @@
-"""Build the volumes of a series from its originals in the archive."""
+"""Build the volumes of a series from its originals in the archive.
+
+Besides writing the volumes, building decides how each original rests: when an
+instance's uncompressed pixel data is exactly the frames just written, only the
+bytes before it are kept (``pxr``, see :mod:`pacslab.volumes._pixelref`); other
+originals that were stored uncompressed for the meantime are compressed. The
+catalog is changed by the caller, in one transaction, from what this returns.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import uuid
 from collections import OrderedDict
 from typing import Any
 
 import fsspec
 import numpy as np
+import pydicom.uid
 
 from pacslab.config import config
 from pacslab.ingest._prepare import read_dataset
-from pacslab.storage import OriginalStore, join
+from pacslab.storage import Codec, OriginalStore, join, sha256_hex
 from pacslab.volumes._frames import Frame, frames_from_dataset, frames_from_geometry
+from pacslab.volumes._pixelref import PixelRef, PixelSource
 from pacslab.volumes._stack import form_stacks
 from pacslab.volumes.store import write_volume
 
-__all__ = ["build_series_volumes", "volume_path"]
+__all__ = ["BuildResult", "build_series_volumes", "volume_path"]
 
 logger = logging.getLogger(__name__)
 
 
-def volume_path(series_instance_uid: str, stack_index: int) -> str:
-    """Where a volume lives, relative to the archive root."""
-    return f"volumes/{series_instance_uid}/{stack_index}"
+def volume_path(series_instance_uid: str, generation: str, stack_index: int) -> str:
+    """Where a volume lives, relative to the archive root.
+
+    Each build writes a new *generation*, so that the previous volumes (which may hold
+    the pixel data of ``pxr`` originals) stay readable until the catalog switches over.
+    """
+    return f"volumes/{series_instance_uid}/{generation}/{stack_index}"
+
+
+@dataclasses.dataclass
+class BuildResult:
+    """What building a series' volumes produced, for the catalog to commit."""
+
+    series_instance_uid: str
+    volumes: list[dict[str, Any]]
+    state: str
+    reason: str | None
+    #: New storage of originals: dicts of SOPInstanceUID, stored_key, stored_codec, stored_size, pixel_ref.
+    instance_updates: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: Storage keys the updates leave unused (delete after the commit).
+    obsolete_keys: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class _Decoded:
+    pixels: np.ndarray  # (frames, rows, columns[, samples])
+    head: bytes | None  # bytes before the pixel data, when the pixel data can live in the volume
 
 
 class _PixelCache:
-    """Decodes originals on demand, keeping the last few (multi-frame instances are read once)."""
+    """Decodes originals on demand (the last few are kept: multi-frame instances are read once)."""
 
-    def __init__(self, store: OriginalStore, keys: dict[str, tuple[str, str]], size: int = 2) -> None:
-        self.store, self.keys, self.size = store, keys, size
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+    def __init__(self, store: OriginalStore, rows: dict[str, dict[str, Any]], volume_paths: dict[int, str],
+                 written: list[str], size: int = 2) -> None:  # fmt: skip
+        self.store, self.rows, self.volume_paths, self.size = store, rows, volume_paths, size
+        self.written = written
+        self.source = PixelSource(store.fs, store.root.rsplit("/originals", 1)[0])
+        self._cache: OrderedDict[str, _Decoded] = OrderedDict()
+        #: SOPInstanceUID → (head bytes, dtype) of instances whose pixel data may live in the volume
+        self.heads: dict[str, tuple[bytes, str]] = {}
+        #: SOPInstanceUID → (key, codec, size) of originals now stored compressed as whole files
+        self.whole: dict[str, tuple[str, Codec, int]] = {}
 
-    def pixels(self, sop_instance_uid: str) -> np.ndarray:
+    def _original(self, row: dict[str, Any]) -> bytes:
+        if row["stored_codec"] == Codec.PIXEL_REF.value:
+            ref = PixelRef.from_json(row["pixel_ref"])
+            return self.source.original(self.store, row, self.volume_paths[ref.stack], verify=True)
+        return self.store.read(row["stored_key"])
+
+    def decoded(self, sop_instance_uid: str) -> _Decoded:
         if sop_instance_uid in self._cache:
             self._cache.move_to_end(sop_instance_uid)
             return self._cache[sop_instance_uid]
-        key, sha = self.keys[sop_instance_uid]
-        ds = read_dataset(self.store.read(key), check=False)
-        array = ds.pixel_array
+        row = self.rows[sop_instance_uid]
+        data = self._original(row)
+        ds = read_dataset(data, check=False)
+        pixels = ds.pixel_array
         if int(ds.get("NumberOfFrames", 1) or 1) == 1:
-            array = array[np.newaxis]
-        self._cache[sop_instance_uid] = array
+            pixels = pixels[np.newaxis]
+        head = _head_if_referenceable(ds, data, pixels, row)
+        if head is not None:
+            self.heads[sop_instance_uid] = (head, pixels.dtype.newbyteorder("<").str)
+        elif row["stored_codec"] in (Codec.RAW.value, Codec.PIXEL_REF.value) and sop_instance_uid not in self.whole:
+            # stored uncompressed for the meantime (or by reference, no longer possible): compress it now
+            key, codec, size = self.store.put_compressed(data, row["sha256"], itemsize=pixels.dtype.itemsize)
+            self.written.append(key)
+            self.whole[sop_instance_uid] = (key, codec, size)
+        item = _Decoded(pixels, head)
+        self._cache[sop_instance_uid] = item
         while len(self._cache) > self.size:
             self._cache.popitem(last=False)
-        return array
+        return item
 
     def frame(self, f: Frame) -> np.ndarray:
-        return self.pixels(f.sop_instance_uid)[f.frame]
+        return self.decoded(f.sop_instance_uid).pixels[f.frame]
+
+
+def _head_if_referenceable(ds: Any, data: bytes, pixels: np.ndarray, row: dict[str, Any]) -> bytes | None:
+    """The bytes before the pixel data, if the pixel data is exactly *pixels* and ends the file."""
+    if "PixelData" not in ds or pixels.ndim != 3 or pixels.dtype.byteorder == ">":
+        return None
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if syntax is None or pydicom.uid.UID(syntax).is_compressed or syntax == pydicom.uid.ExplicitVRBigEndian:
+        return None
+    raw = pixels.tobytes()
+    if not raw or not data.endswith(raw):
+        return None
+    head = data[: len(data) - len(raw)]
+    if sha256_hex(head + raw) != row["sha256"]:  # cannot differ, but this is what dropping the copy relies on
+        return None
+    return head
 
 
 def _identity(rows: list[dict[str, Any]], attributes: dict[str, Any]) -> dict[str, Any]:
@@ -63,20 +137,15 @@ def _identity(rows: list[dict[str, Any]], attributes: dict[str, Any]) -> dict[st
         centers = centers if isinstance(centers, list) else [centers]
         widths = widths if isinstance(widths, list) else [widths]
         windows = [{"center": float(c), "width": float(w)} for c, w in zip(centers, widths, strict=False)]
-    return {
-        **attributes,
-        "units": units,
-        "window_presets": windows,
-        "PixelPaddingValue": g.get("PixelPaddingValue"),
-    }
+    return {**attributes, "units": units, "window_presets": windows, "PixelPaddingValue": g.get("PixelPaddingValue")}
 
 
-def _frames(rows: list[dict[str, Any]], store: OriginalStore) -> list[Frame]:
+def _frames(rows: list[dict[str, Any]], cache: _PixelCache) -> list[Frame]:
     frames: list[Frame] = []
     for row in rows:
         g = json.loads(row["geometry"] or "{}")
         if g.get("multiframe"):
-            frames += frames_from_dataset(read_dataset(store.read(row["stored_key"])))
+            frames += frames_from_dataset(read_dataset(cache._original(row), check=False))
         else:
             frames += frames_from_geometry(row["SOPInstanceUID"], g)
     return frames
@@ -87,8 +156,9 @@ def build_series_volumes(
     root: str,
     rows: list[dict[str, Any]],
     attributes: dict[str, Any],
-) -> tuple[list[dict[str, Any]], str, str | None]:
-    """Build every volume of one series.
+    volume_paths: dict[int, str] | None = None,
+) -> BuildResult:
+    """Build every volume of one series, in a new generation.
 
     Parameters
     ----------
@@ -98,37 +168,87 @@ def build_series_volumes(
         The series' image instances (:meth:`SQLiteCatalog.frames_of_series`).
     attributes : dict
         Identity of the series (UIDs, Modality, SeriesDescription) to keep with the volumes.
+    volume_paths : dict, optional
+        Stack index → path of the series' current volumes (where ``pxr`` originals keep pixels).
 
     Returns
     -------
-    volumes : list of dict
-        Catalog rows of the volumes written.
-    state : {"ready", "failed", "none"}
-    reason : str or None
-        Why it failed, or what is unusual about the stacks.
+    BuildResult
+        Nothing in the catalog changes until the caller commits it; on failure the new
+        generation is removed and the current volumes stay as they were.
     """
     uid = attributes["SeriesInstanceUID"]
-    store = OriginalStore(fs, root)
     if not rows:
-        return [], "none", None
+        return BuildResult(uid, [], "none", None)
+    store = OriginalStore(fs, root)
+    by_sop = {r["SOPInstanceUID"]: r for r in rows}
+    written: list[str] = []
+    cache = _PixelCache(store, by_sop, volume_paths or {}, written)
+    generation = uuid.uuid4().hex[:12]
     try:
-        frames = _frames(rows, store)
+        frames = _frames(rows, cache)
         stacks = form_stacks(frames, tolerance=float(config.get("volumes.spacing-tolerance")))
-        cache = _PixelCache(store, {r["SOPInstanceUID"]: (r["stored_key"], r["sha256"]) for r in rows})
         identity = _identity(rows, attributes)
-        volumes = []
+        volumes, located = [], {}
         for index, stack in enumerate(stacks):
-            path = volume_path(uid, index)
-            row = write_volume(
-                fs,
-                join(root, path),
-                stack,
-                cache.frame,
-                identity={**identity, "stack_index": index},
-            )
+            path = volume_path(uid, generation, index)
+            row = write_volume(fs, join(root, path), stack, cache.frame, identity={**identity, "stack_index": index})
             volumes.append({**row, "stack_index": index, "path": path})
+            for t, column in enumerate(stack.frames):
+                for z, f in enumerate(column):
+                    located[(f.sop_instance_uid, f.frame)] = (index, t, z, row["dtype"])
+        updates, obsolete = _settle_originals(store, by_sop, cache, located, written)
     except Exception as exc:  # noqa: BLE001 - a series that cannot be built is reported, never fatal
         logger.info("no volume for series %s: %s", uid, exc)
-        return [], "failed", f"{type(exc).__name__}: {exc}"
+        base = join(root, f"volumes/{uid}/{generation}")
+        if fs.exists(base):
+            fs.rm(base, recursive=True)
+        for key in written:
+            store.delete(key)
+        return BuildResult(uid, [], "failed", f"{type(exc).__name__}: {exc}")
     notes = sorted({v["note"] for v in volumes if v["note"]})
-    return volumes, "ready", "; ".join(notes) or None
+    return BuildResult(uid, volumes, "ready", "; ".join(notes) or None, updates, obsolete)
+
+
+def _settle_originals(
+    store: OriginalStore,
+    rows: dict[str, dict[str, Any]],
+    cache: _PixelCache,
+    located: dict[tuple[str, int], tuple[int, int, int, str]],
+    written: list[str],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Decide how each original rests now that its volume exists; write the new blobs."""
+    updates, obsolete = [], []
+    for sop, row in rows.items():
+        ref = _reference(sop, cache, located)
+        if ref is not None:
+            head, _ = cache.heads[sop]
+            key, size = store.put_head(head, row["sha256"])
+            written.append(key)
+            update = {"stored_key": key, "stored_codec": Codec.PIXEL_REF.value, "stored_size": size,
+                      "pixel_ref": ref.to_json()}  # fmt: skip
+        elif sop in cache.whole:
+            key, codec, size = cache.whole[sop]
+            update = {"stored_key": key, "stored_codec": codec.value, "stored_size": size, "pixel_ref": None}
+        else:
+            continue
+        if update["stored_key"] != row["stored_key"]:
+            obsolete.append(row["stored_key"])
+        updates.append({"SOPInstanceUID": sop, **update})
+    return updates, obsolete
+
+
+def _reference(
+    sop: str, cache: _PixelCache, located: dict[tuple[str, int], tuple[int, int, int, str]]
+) -> PixelRef | None:
+    if sop not in cache.heads:
+        return None
+    _, dtype = cache.heads[sop]
+    places = []
+    frame = 0
+    while (sop, frame) in located:
+        places.append(located[(sop, frame)])
+        frame += 1
+    if not places or len({p[0] for p in places}) != 1 or np.dtype(places[0][3]) != np.dtype(dtype):
+        return None
+    return PixelRef(places[0][0], tuple((t, z) for _, t, z, _ in places), dtype)

@@ -1,0 +1,113 @@
+"""Originals whose pixel data lives once, in the series' volume.
+
+Uncompressed pixel data is most of an image file, and every image series is
+also kept as a volume. Storing those pixels twice would double the archive, so
+when volume building finds that an instance's pixel data is *exactly* the bytes
+of the frames it just wrote (same dtype, same values, nothing after the pixel
+data), the original is stored as the bytes before its pixel data (``pxr``
+codec) plus a :class:`PixelRef` naming the volume frames. Reading it back
+concatenates the two, which gives the file byte for byte (checked against its
+SHA-256 before the whole-file copy is dropped, and by ``Archive.verify``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import OrderedDict
+from typing import Any
+
+import fsspec
+import numpy as np
+
+from pacslab.errors import StorageError
+from pacslab.storage import OriginalStore, check_sha256, join
+from pacslab.volumes.store import open_volume_group
+
+__all__ = ["PixelRef", "PixelSource"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PixelRef:
+    """Where the pixel data of an original is: frames of one volume stack.
+
+    Attributes
+    ----------
+    stack : int
+        The stack (volume) of the series.
+    frames : tuple of (int, int)
+        ``(t, z)`` of each frame, in the file's frame order (``t`` is 0 for 3-D volumes).
+    dtype : str
+        NumPy dtype string of the pixel data as stored in the file (little endian).
+    """
+
+    stack: int
+    frames: tuple[tuple[int, int], ...]
+    dtype: str
+
+    def to_json(self) -> str:
+        """Serialise for the catalog."""
+        return json.dumps({"stack": self.stack, "frames": [list(f) for f in self.frames], "dtype": self.dtype})
+
+    @classmethod
+    def from_json(cls, text: str) -> PixelRef:
+        """Inverse of :meth:`to_json`."""
+        d = json.loads(text)
+        return cls(int(d["stack"]), tuple((int(t), int(z)) for t, z in d["frames"]), str(d["dtype"]))
+
+
+class PixelSource:
+    """Reads frames of volumes, keeping the last few decoded blocks of slices.
+
+    Retrieving a whole series instance by instance then decodes each Zarr chunk once,
+    not once per slice.
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, *, blocks: int = 4) -> None:
+        self.fs, self.root, self.size = fs, root, blocks
+        self._arrays: dict[str, Any] = {}
+        self._blocks: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+
+    def _array(self, path: str) -> Any:
+        if path not in self._arrays:
+            group = open_volume_group(self.fs, join(self.root, path))
+            self._arrays[path] = (group["0"], list(group.attrs["pacslab"]["dims"]))
+        return self._arrays[path]
+
+    def frame(self, path: str, t: int, z: int) -> np.ndarray:
+        """One 2-D frame of a volume (stored values)."""
+        array, dims = self._array(path)
+        cz = array.chunks[dims.index("z")]
+        z0 = (z // cz) * cz
+        key = (path, t, z0)
+        block = self._blocks.get(key)
+        if block is None:
+            index = (slice(z0, z0 + cz),) if dims[0] == "z" else (t, slice(z0, z0 + cz))
+            block = np.asarray(array[index])
+            self._blocks[key] = block
+            while len(self._blocks) > self.size:
+                self._blocks.popitem(last=False)
+        else:
+            self._blocks.move_to_end(key)
+        return block[z - z0]
+
+    def pixel_bytes(self, path: str, ref: PixelRef) -> bytes:
+        """The pixel data bytes of an original, rebuilt from its frames."""
+        parts = [
+            np.ascontiguousarray(self.frame(path, t, z), dtype=np.dtype(ref.dtype)).tobytes() for t, z in ref.frames
+        ]
+        return b"".join(parts)
+
+    def original(self, store: OriginalStore, row: dict[str, Any], volume_path: str, *, verify: bool = False) -> bytes:
+        """The original file of a ``pxr`` instance: its stored head + its pixel data from the volume."""
+        ref = PixelRef.from_json(row["pixel_ref"])
+        try:
+            data = store.read_payload(row["stored_key"]) + self.pixel_bytes(volume_path, ref)
+        except (KeyError, FileNotFoundError, ValueError) as exc:
+            raise StorageError(
+                f"The pixel data of {row['SOPInstanceUID']} cannot be read from its volume {volume_path!r} ({exc}); "
+                "run `pacslab verify`."
+            ) from exc
+        if verify:
+            check_sha256(data, row["sha256"], row["stored_key"])
+        return data

@@ -1,0 +1,125 @@
+"""Uncompressed pixel data is kept once, in the volume; originals still come back byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEGBaseline8Bit
+
+from pacslab import examples
+
+
+def _files(datasets, folder):
+    return {p.name: p.read_bytes() for p in examples.write_series(datasets, folder)}
+
+
+def _assert_identical(archive, files):
+    for name, data in files.items():
+        assert archive.read_instance(name.removesuffix(".dcm"), verify=True) == data
+
+
+def test_ct_pixels_live_in_the_volume(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=30, n_slices=12, rows=64, columns=64)
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    instances = archive.instances()
+    assert set(instances.stored_codec) == {"pxr"}
+    assert instances.stored_size.sum() < 0.15 * instances["size"].sum()  # headers only (8 KB of pixels each)
+    _assert_identical(archive, files)
+    assert archive.verify().ok
+
+
+def test_rebuild_after_new_instances_keeps_originals(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=31, n_slices=10, rows=48, columns=48)
+    first, second = datasets[::2], datasets[1::2]
+    files = _files(first, tmp_path / "a") | _files(second, tmp_path / "b")
+    archive.ingest(tmp_path / "a", progress=False)
+    uid = datasets[0].SeriesInstanceUID
+    before = archive.volumes(uid).path.iloc[0]
+    archive.ingest(tmp_path / "b", progress=False)
+    after = archive.volumes(uid).path.iloc[0]
+    assert before != after and not archive.fs.exists(f"{archive.root}/{before}")
+    assert archive.open_volume(uid).shape == (10, 48, 48)
+    _assert_identical(archive, files)
+    v = archive.verify()
+    assert v.ok and v.orphans == []
+
+
+def test_failed_rebuild_keeps_the_previous_volume(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=32, n_slices=6, rows=32, columns=32)
+    files = _files(datasets, tmp_path / "a")
+    archive.ingest(tmp_path / "a", progress=False)
+    broken = datasets[0].copy()
+    broken.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["broken"])
+    broken.ImagePositionPatient = [0, 0, 500]
+    broken.PixelData = encapsulate([b"\xff\xd8 not a jpeg \xff\xd9"])
+    broken.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    broken.BitsAllocated, broken.BitsStored, broken.HighBit, broken.PixelRepresentation = 8, 8, 7, 0
+    broken.save_as(tmp_path / "broken.dcm", enforce_file_format=True)
+    report = archive.ingest(tmp_path / "broken.dcm", progress=False)
+    uid = datasets[0].SeriesInstanceUID
+    assert report.new == 1 and [u for u, _ in report.no_volume] == [uid]
+    assert archive.series(SeriesInstanceUID=uid).volume_state.iloc[0] == "failed"
+    _assert_identical(archive, files)  # still readable: the previous volume holds their pixels
+    assert archive.verify().ok
+
+
+def test_pixel_data_with_bits_beyond_bits_stored_is_kept_whole(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=33, n_slices=3, rows=32, columns=32)
+    for ds in datasets:
+        ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 12, 11, 0
+        ds.PixelPaddingValue = 0
+        raw = np.frombuffer(ds.PixelData, dtype="<u2") & 0x0FFF | 0xA000  # overlay-style bits above BitsStored
+        ds.PixelData = raw.astype("<u2").tobytes()
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    assert "pxr" not in set(archive.instances().stored_codec)
+    _assert_identical(archive, files)
+    volume = archive.open_volume(datasets[0].SeriesInstanceUID, rescale=False)
+    np.testing.assert_array_equal(volume[0].values, datasets[0].pixel_array)
+
+
+def test_damaged_volume_is_found_by_verify(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=34, n_slices=8, rows=32, columns=32)
+    _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    path = archive.volumes().path.iloc[0]
+    chunk = next(p for p in archive.fs.find(f"{archive.root}/{path}/0") if "/c/" in p)
+    data = bytearray(archive.fs.cat_file(chunk))
+    data[len(data) // 2] ^= 0xFF
+    archive.fs.pipe_file(chunk, bytes(data))
+    report = archive.verify()
+    assert not report.ok and report.problems
+
+
+@pytest.mark.parametrize("naming", ["uid"])
+def test_export_series_with_referenced_pixels(archive, tmp_path, naming):
+    datasets = examples.generate_mr_series(seed=35, n_slices=5, rows=32, columns=32, echo_times=[10.0, 80.0])
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    assert set(archive.instances().stored_codec) == {"pxr"}
+    written = archive.export(datasets[0].SeriesInstanceUID, tmp_path / "out")
+    assert {p.rsplit("/", 1)[1]: open(p, "rb").read() for p in written} == files
+
+
+def test_memory_archive_references_pixels(memory_archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=36, n_slices=4, rows=32, columns=32)
+    files = _files(datasets, tmp_path / "in")
+    memory_archive.ingest(tmp_path / "in", progress=False)
+    assert set(memory_archive.instances().stored_codec) == {"pxr"}
+    _assert_identical(memory_archive, files)
+
+
+def test_ingesting_again_leaves_no_orphans(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=37, n_slices=4, rows=32, columns=32)
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    again = archive.ingest(tmp_path / "in", progress=False)
+    assert again.duplicate == 4 and again.new == 0
+    for data in files.values():
+        assert archive.ingest_bytes(data) == "duplicate"
+    report = archive.verify()
+    assert report.ok and report.orphans == []
+    assert set(archive.instances().stored_codec) == {"pxr"}
