@@ -1,7 +1,5 @@
-"""The ``pacslab`` command line."""
+"""The ``pacslab`` command line: ``pacslab.cli.main:main``, one module per subcommand."""
 
 from __future__ import annotations
 
-from pacslab.cli.main import main
-
-__all__ = ["main"]
+__all__: list[str] = []
