@@ -76,7 +76,7 @@ class VerifyReport:
         )
 
 
-def open_archive(root: str | os.PathLike[str], *, create: bool = False) -> Archive:
+def open_archive(root: str | os.PathLike[str], *, create: bool = False, catalog: str | None = None) -> Archive:
     """Open the archive at *root*, a local folder or an fsspec URL.
 
     Parameters
@@ -85,6 +85,10 @@ def open_archive(root: str | os.PathLike[str], *, create: bool = False) -> Archi
         ``"/data/pacs"``, ``"memory://scratch"``, …
     create : bool
         Create an empty archive when there is none.
+    catalog : str, optional
+        Where a new archive keeps its catalog: by default ``catalog.sqlite`` inside a local
+        root, and in memory for ``memory://`` roots. Archives on object storage need a
+        local SQLite path here (SQLite cannot live on object storage).
 
     Raises
     ------
@@ -108,11 +112,24 @@ def open_archive(root: str | os.PathLike[str], *, create: bool = False) -> Archi
         settings = {
             "pacslab_archive": FORMAT_VERSION,
             "created": _dt.datetime.now(_dt.UTC).isoformat(),
-            "catalog": "catalog.sqlite",
+            "catalog": _default_catalog(fs, root, catalog),
         }
         fs.makedirs(path, exist_ok=True)
         write_atomic(fs, config_path, yaml.safe_dump(settings).encode())
     return Archive(root)
+
+
+def _default_catalog(fs: Any, root: str | os.PathLike[str], catalog: str | None) -> str:
+    if catalog is not None:
+        return catalog
+    if is_local(fs):
+        return "catalog.sqlite"
+    if fs.protocol in ("memory", ("memory",)) or "memory" in fs.protocol:
+        return ":memory:"
+    raise ArchiveNotFoundError(
+        f"An archive on {os.fspath(root)!r} needs its catalog elsewhere: pass catalog='/path/to/catalog.sqlite' "
+        "(a local file) to open_archive(..., create=True)."
+    )
 
 
 def init_archive(root: str | os.PathLike[str]) -> Archive:
@@ -145,10 +162,13 @@ class Archive:
         self.url = self.root if is_local(self.fs) else self.fs.unstrip_protocol(self.root)
         self.settings = yaml.safe_load(self.fs.cat_file(join(self.root, CONFIG_NAME)))
         self.originals = OriginalStore(self.fs, self.root)
-        if is_local(self.fs):
-            self.catalog = SQLiteCatalog(os.path.join(self.root, self.settings.get("catalog", "catalog.sqlite")))
-        else:
+        location = str(self.settings.get("catalog", "catalog.sqlite"))
+        if location == ":memory:":
             self.catalog = SQLiteCatalog(":memory:", name=self.url)
+        elif os.path.isabs(location) or not is_local(self.fs):
+            self.catalog = SQLiteCatalog(location)
+        else:
+            self.catalog = SQLiteCatalog(os.path.join(self.root, location))
 
     def __repr__(self) -> str:
         c = self.catalog.counts()
