@@ -355,10 +355,25 @@ class SQLiteCatalog:
         state: str,
         reason: str | None,
         instance_updates: Sequence[dict[str, Any]] = (),
+        built_from: int | None = None,
     ) -> None:
-        """Replace the volume rows of a series, set its state and how its originals rest, atomically."""
+        """Replace the volume rows of a series, set its state and how its originals rest, atomically.
+
+        Parameters
+        ----------
+        built_from : int, optional
+            How many image instances the volumes were built from. When the series has gained
+            instances since (a C-STORE during the build), it stays ``pending`` for another build.
+        """
         now = _now()
         with self.transaction() as db:
+            if built_from is not None and state == "ready":
+                (count,) = db.execute(
+                    "SELECT COUNT(*) FROM instances WHERE SeriesInstanceUID = ? AND has_pixels = 1",
+                    (series_instance_uid,),
+                ).fetchone()
+                if count != built_from:
+                    state, reason = "pending", f"{count - built_from} instances arrived while the volumes were built"
             for u in instance_updates:
                 db.execute(
                     "UPDATE instances SET stored_key = ?, stored_codec = ?, stored_size = ?, pixel_ref = ? "

@@ -14,7 +14,21 @@ from pacslab.errors import PacslabError
 __all__ = ["main", "print_table"]
 
 #: Built-in subcommands: module names under pacslab.cli, each exposing add_subparser(subparsers).
-SUBCOMMANDS = ("init", "ingest", "ls", "export", "verify", "info", "demo")
+SUBCOMMANDS = (
+    "init",
+    "ingest",
+    "ls",
+    "export",
+    "verify",
+    "info",
+    "demo",
+    "serve",
+    "echo",
+    "send",
+    "find",
+    "get",
+    "move",
+)
 
 
 def print_table(rows: Any, *, as_json: bool) -> None:

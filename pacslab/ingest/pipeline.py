@@ -261,7 +261,9 @@ def commit_build(archive: Archive, result: BuildResult) -> None:
         archive.catalog.set_volume_state(uid, "failed", result.reason)
         return
     previous = {v["path"] for v in archive.catalog.volumes(uid)}
-    archive.catalog.replace_volumes(uid, result.volumes, result.state, result.reason, result.instance_updates)
+    archive.catalog.replace_volumes(
+        uid, result.volumes, result.state, result.reason, result.instance_updates, built_from=result.n_instances
+    )
     for key in result.obsolete_keys:
         archive.originals.delete(key)
     current = {v["path"].rsplit("/", 1)[0] for v in result.volumes}

@@ -54,6 +54,8 @@ class BuildResult:
     instance_updates: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: Storage keys the updates leave unused (delete after the commit).
     obsolete_keys: list[str] = dataclasses.field(default_factory=list)
+    #: How many image instances the volumes were built from.
+    n_instances: int = 0
 
 
 @dataclasses.dataclass
@@ -207,7 +209,7 @@ def build_series_volumes(
             store.delete(key)
         return BuildResult(uid, [], "failed", f"{type(exc).__name__}: {exc}")
     notes = sorted({v["note"] for v in volumes if v["note"]})
-    return BuildResult(uid, volumes, "ready", "; ".join(notes) or None, updates, obsolete)
+    return BuildResult(uid, volumes, "ready", "; ".join(notes) or None, updates, obsolete, len(rows))
 
 
 def _settle_originals(

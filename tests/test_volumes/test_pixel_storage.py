@@ -123,3 +123,24 @@ def test_ingesting_again_leaves_no_orphans(archive, tmp_path):
     report = archive.verify()
     assert report.ok and report.orphans == []
     assert set(archive.instances().stored_codec) == {"pxr"}
+
+
+def test_instances_arriving_during_a_build_keep_the_series_pending(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=38, n_slices=4, rows=32, columns=32)
+    files = _files(datasets[:3], tmp_path / "a")
+    archive.ingest(tmp_path / "a", progress=False, build_volumes=False)
+    uid = datasets[0].SeriesInstanceUID
+    from pacslab.ingest.pipeline import commit_build
+    from pacslab.volumes.builder import build_series_volumes
+
+    result = build_series_volumes(archive.fs, archive.root, archive.catalog.frames_of_series(uid),
+                                  archive._series_identity(uid))  # fmt: skip
+    files |= _files(datasets[3:], tmp_path / "b")  # a C-STORE lands while the build runs
+    archive.ingest(tmp_path / "b", progress=False, build_volumes=False)
+    commit_build(archive, result)
+    assert archive.series(SeriesInstanceUID=uid).volume_state.iloc[0] == "pending"
+    _assert_identical(archive, files)
+    archive.build_volumes()
+    assert archive.series(SeriesInstanceUID=uid).volume_state.iloc[0] == "ready"
+    assert archive.open_volume(uid).sizes["z"] == 4
+    _assert_identical(archive, files)
