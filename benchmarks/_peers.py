@@ -7,21 +7,17 @@ nothing is reachable from outside, and everything that talks to them runs in the
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
-PEERS_CONFIG = Path(__file__).resolve().parents[1].parent / "shared" / "peers" / "orthanc.json"
-NODELAY_ENV = {**os.environ, "TCP_NODELAY": "1"}
+from pacslab.testing.peers import NODELAY_ENV, Orthanc, StoreSCP, free_port, wait_port  # noqa: F401 - re-exported
+from pacslab.testing.peers import proc_stat as _stat
 
 
 def in_private_network() -> None:
@@ -34,24 +30,6 @@ def in_private_network() -> None:
     env = {**os.environ, "PACSLAB_BENCH_NETNS": "1"}
     cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, *sys.argv]
     sys.exit(subprocess.call(cmd, env=env))
-
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    """Wait until something accepts connections on 127.0.0.1:*port*."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
 
 
 def _children(pid: int) -> list[int]:
@@ -71,17 +49,6 @@ def _tree(pid: int) -> list[int]:
         seen.append(p)
         todo += _children(p)
     return seen
-
-
-def _stat(pid: int) -> tuple[float, int]:
-    """CPU seconds (user + system, the process itself) and RSS bytes of one process."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0, 0
-    tick = os.sysconf("SC_CLK_TCK")
-    cpu = sum(int(fields[i]) for i in (11, 12)) / tick
-    return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
 
 
 class TreeMeter:
@@ -128,83 +95,12 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None) -> dict[s
     return {"wall": wall, "cpu": max(sampled, reaped), "rss": meter.peak_rss}
 
 
-class Orthanc:
-    """Debian's Orthanc on free loopback ports with a temporary storage folder."""
-
-    def __init__(self, *, aet: str = "ORTHANC", modalities: dict[str, list] | None = None) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="orthanc-bench-"))
-        self.http_port, self.dicom_port, self.aet = free_port(), free_port(), aet
-        config = json.loads(PEERS_CONFIG.read_text()) if PEERS_CONFIG.exists() else {}
-        config.update(StorageDirectory=str(self.dir / "db"), IndexDirectory=str(self.dir / "db"),
-                      HttpPort=self.http_port, DicomPort=self.dicom_port, DicomAet=aet,
-                      DicomModalities=modalities or {}, RemoteAccessAllowed=False)  # fmt: skip
-        config.setdefault("DicomWeb", {})["Host"] = f"127.0.0.1:{self.http_port}"
-        (self.dir / "orthanc.json").write_text(json.dumps(config))
-        self.proc = subprocess.Popen(["Orthanc", str(self.dir / "orthanc.json")], env=NODELAY_ENV,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/system", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError("Orthanc did not answer GET /system within 60 s")
-
-    def cpu(self) -> float:
-        """CPU seconds Orthanc used so far."""
-        return _stat(self.proc.pid)[0]
-
-    def disk_bytes(self) -> int:
-        """Bytes under its storage folder."""
-        return sum(p.stat().st_size for p in (self.dir / "db").rglob("*") if p.is_file())
-
-    def stop(self) -> None:
-        """Stop it and remove its files."""
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def storescu(port: int, directory: str | Path, *, called: str = "ANY-SCP", aet: str = "STORESCU") -> float:
     """Send every file under *directory* in one association with dcmtk's storescu; wall seconds."""
     start = time.perf_counter()
     subprocess.run(["storescu", "-aet", aet, "-aec", called, "+sd", "+r", "-nh", "127.0.0.1", str(port), str(directory)],
                    env=NODELAY_ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     return time.perf_counter() - start
-
-
-class StoreSCP:
-    """dcmtk's storescp writing received files into a temporary folder."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="storescp-bench-"))
-        self.port = free_port()
-        self.proc = subprocess.Popen(["storescp", "-od", str(self.dir), "-aet", "STORESCP", str(self.port)],
-                                     env=NODELAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        wait_port(self.port)
-
-    def cpu(self) -> float:
-        """CPU seconds used so far."""
-        return _stat(self.proc.pid)[0]
-
-    def rss(self) -> int:
-        """Resident bytes now."""
-        return _stat(self.proc.pid)[1]
-
-    def disk_bytes(self) -> int:
-        """Bytes written."""
-        return sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
-
-    def stop(self) -> None:
-        """Stop it and remove its files."""
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def du(path: str | Path) -> int:

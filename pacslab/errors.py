@@ -7,6 +7,7 @@ mix-in so that ``except ValueError`` / ``except LookupError`` keep working.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "ArchiveExistsError",
     "ArchiveNotFoundError",
     "CatalogError",
@@ -76,6 +77,10 @@ class ConflictError(CatalogError):
 
 class StorageError(PacslabError, OSError):
     """Reading or writing the archive's storage failed, or content does not match its hash."""
+
+
+class AccessDeniedError(PacslabError, PermissionError):
+    """The caller's role does not allow what was asked (e.g. re-identification needs ``admin``)."""
 
 
 class RemoteError(PacslabError, ConnectionError):

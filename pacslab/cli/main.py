@@ -28,6 +28,7 @@ SUBCOMMANDS = (
     "find",
     "get",
     "move",
+    "deidentify",
 )
 
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import copy
 import io
-import json
-import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pydicom
@@ -18,8 +13,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-NODELAY_ENV = {**os.environ, "TCP_NODELAY": "1"}
-PEERS_CONFIG = Path(__file__).resolve().parents[2].parent / "shared" / "peers" / "orthanc.json"
+from pacslab.testing.peers import NODELAY_ENV, Orthanc, free_port, wait_for, wait_port  # noqa: F401 - used by the tests
 
 
 def requires(*commands: str) -> pytest.MarkDecorator:
@@ -27,33 +21,6 @@ def requires(*commands: str) -> pytest.MarkDecorator:
     missing = [c for c in commands if shutil.which(c) is None]
     reason = f"{', '.join(missing)} not installed (apt-get install dcmtk orthanc)"
     return pytest.mark.skipif(bool(missing), reason=reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
-    """Poll *predicate* until it is truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value is not None and value is not False:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"condition not met within {timeout} s")
 
 
 def audit_entries(archive, *, at_least: int = 1, timeout: float = 10.0, **match):
@@ -109,60 +76,6 @@ def write_ct_series(
 def run_dcmtk(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a dcmtk tool with TCP_NODELAY=1, bounded."""
     return subprocess.run(list(args), env=NODELAY_ENV, capture_output=True, text=True, timeout=timeout, check=check)
-
-
-class Orthanc:
-    """Debian's Orthanc on free ports (it binds every interface: a random high port, stopped at teardown)."""
-
-    def __init__(self, directory: Path, modalities: dict[str, list], *, dicom_port: int | None = None) -> None:
-        self.dir = directory
-        self.http_port, self.dicom_port = free_port(), dicom_port or free_port()
-        config = json.loads(PEERS_CONFIG.read_text())
-        config.update(
-            StorageDirectory=str(directory / "db"), IndexDirectory=str(directory / "db"), HttpPort=self.http_port,
-            DicomPort=self.dicom_port, DicomAet="ORTHANC", DicomModalities=modalities, RemoteAccessAllowed=False,
-        )  # fmt: skip
-        config.setdefault("DicomWeb", {})["Host"] = f"127.0.0.1:{self.http_port}"
-        (directory / "orthanc.json").write_text(json.dumps(config))
-        self.log = open(directory / "orthanc.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(["Orthanc", str(directory / "orthanc.json")], env=NODELAY_ENV,
-                                     stdout=self.log, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            wait_for(self._alive, timeout=60)
-        except TimeoutError:
-            self.stop()
-            raise
-
-    def _alive(self) -> bool:
-        try:
-            self.rest("GET", "/system")
-            return True
-        except OSError:
-            return False
-
-    def rest(self, method: str, path: str, body: object = None) -> object:
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data, method=method)
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            raw = resp.read()
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-
-    def instance_file(self, sop_instance_uid: str) -> bytes:
-        ids = self.rest("POST", "/tools/lookup", sop_instance_uid.encode())
-        (match,) = [i for i in ids if i["Type"] == "Instance"]
-        return self.rest("GET", f"/instances/{match['ID']}/file")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.log.close()
 
 
 def read(data: bytes) -> pydicom.Dataset:
