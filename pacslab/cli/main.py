@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "get",
     "move",
     "deidentify",
+    "token",
 )
 
 
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "ls":
+    if extra and args.command not in ("ls", "analyze"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.filters = extra
     if args.verbose:

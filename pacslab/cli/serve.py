@@ -12,7 +12,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     """Register ``serve``."""
     p = subparsers.add_parser(
         "serve",
-        help="serve the archive over DICOM (C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE) until Ctrl-C",
+        help="serve the archive over DICOM (DIMSE) and DICOMweb until Ctrl-C",
         description="Settings come from the dimse: section of ROOT/pacslab.yaml and PACSLAB_DIMSE__* "
         "environment variables; the flags below override both.",
     )
@@ -20,18 +20,19 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("--ae-title", help="our AE title [dimse.ae-title, PACSLAB]")
     p.add_argument("--host", help="address to listen on [dimse.host, 127.0.0.1]")
     p.add_argument("--dicom-port", type=int, help="DICOM port [dimse.port, 11112]; 0 picks a free one")
-    p.add_argument("--http-port", type=int, help="DICOMweb port (not served by this version)")
+    p.add_argument("--http-port", type=int, default=8080, help="DICOMweb port [8080]; 0 picks a free one")
+    p.add_argument("--no-http", action="store_true", help="do not serve DICOMweb")
+    p.add_argument("--allow-anonymous", action="store_true",
+                   help="DICOMweb without a token (read role), e.g. on a teaching laptop")  # fmt: skip
     p.add_argument("--stable-delay", type=float, help="seconds without new instances before volumes are built")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the DICOM server and block until interrupted."""
+    """Start the DICOM and DICOMweb services and block until interrupted."""
     from pacslab.archive import open_archive
     from pacslab.dimse import DicomServer
 
-    if args.http_port is not None:
-        print("pacslab serve: --http-port is ignored: this version serves DICOM (DIMSE) only", file=sys.stderr)
     archive = open_archive(args.root)
     server = DicomServer(
         archive, ae_title=args.ae_title, host=args.host, port=args.dicom_port, stable_delay=args.stable_delay
@@ -40,8 +41,18 @@ def run(args: argparse.Namespace) -> int:
     tls = " over TLS" if server.settings.tls else ""
     print(f"serving {archive.url} as {server.ae_title} on {server.host}:{server.port}{tls} (Ctrl-C to stop)",
           flush=True)  # fmt: skip
+    web = None
+    if not args.no_http:
+        from pacslab.dicomweb import DicomwebServer
+
+        # the DICOM server's builder already builds every stable series, whatever brought it in
+        web = DicomwebServer(archive, host=args.host, port=args.http_port, allow_anonymous=args.allow_anonymous,
+                             stable_delay=None).start()  # fmt: skip
+        print(f"DICOMweb at {web.url}", flush=True)
     try:
         server.serve_forever()
     finally:
+        if web is not None:
+            web.stop()
         archive.close()
     return 0

@@ -39,7 +39,8 @@ def test_serve_runs_until_terminated(tmp_path):
     root = tmp_path / "archive"
     pacslab.open_archive(root, create=True).close()
     port = free_port()
-    cmd = [sys.executable, "-m", "pacslab", "serve", str(root), "--dicom-port", str(port), "--ae-title", "SERVED"]
+    cmd = [sys.executable, "-m", "pacslab", "serve", str(root), "--dicom-port", str(port), "--ae-title", "SERVED",
+           "--no-http"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_port(port, timeout=30)

@@ -1,0 +1,201 @@
+"""DICOMweb benchmark (issue 4): pacslab's DicomwebServer vs Orthanc's DICOMweb plugin, on the same data.
+
+Run by hand: ``.venv/bin/python benchmarks/dicomweb.py [--data DIR] [--small] [--repeat N]``. Prints a Markdown table:
+
+* STOW-RS ingest: 4 client threads, each POSTing its share of the set in requests of 32 files (files/s, MB/s);
+* QIDO-RS study search latency, median and p95 over one keep-alive session;
+* WADO-RS of one CT series (multipart, streamed) in MB/s — for pacslab both right after STOW (originals
+  whole) and after the volumes were built (originals rebuilt from header + volume frames);
+* rendered frame latency (``/rendered``, JPEG), median over one keep-alive session.
+
+Each server runs in its own process: pacslab as ``python -c`` around :class:`pacslab.dicomweb.DicomwebServer`
+with a bearer token, Orthanc from Debian with ``TCP_NODELAY=1``. As root it re-runs itself in a loopback-only
+network namespace (Orthanc binds every interface).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _peers  # noqa: E402
+
+_DICOM_MULTIPART = 'multipart/related; type="application/dicom"'
+_SERVE = """
+import sys, pacslab
+from pacslab.dicomweb import DicomwebServer
+archive = pacslab.open_archive(sys.argv[1])
+server = DicomwebServer(archive, port=int(sys.argv[2]), stable_delay=None, workers=4).start()
+print("ready", flush=True)
+server.serve_forever()
+"""
+
+
+def _data(path: Path, small: bool) -> list[Path]:
+    if not path.exists():
+        from pacslab import examples
+
+        print(f"generating the benchmark set in {path} …", file=sys.stderr)
+        kwargs = dict(n_ct_series=2, ct_slices=60, n_mr_series=1, n_dx=4) if small else {}
+        examples.write_benchmark_set(path, **kwargs)
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+class PacslabWeb:
+    """A DicomwebServer in its own process over a new archive, and a write token."""
+
+    def __init__(self, work: Path) -> None:
+        import pacslab
+        from pacslab.dicomweb import create_token
+
+        self.root = work / "pacslab-archive"
+        with pacslab.open_archive(self.root, create=True) as archive:
+            self.token = create_token(archive, role="admin", name="bench")
+        self.port = _peers.free_port()
+        self.proc = subprocess.Popen([sys.executable, "-c", _SERVE, str(self.root), str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == b"ready"
+        self.url = f"http://127.0.0.1:{self.port}/dicom-web"
+        self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def build_volumes(self) -> float:
+        start = time.perf_counter()
+        code = f"import pacslab; pacslab.open_archive({str(self.root)!r}).build_volumes()"
+        subprocess.run([sys.executable, "-c", code],
+                       check=True)  # fmt: skip
+        return time.perf_counter() - start
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def _multipart(paths: list[Path]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = [b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n" + p.read_bytes() + b"\r\n"
+             for p in paths]  # fmt: skip
+    return b"".join(parts) + b"--" + boundary.encode() + b"--\r\n", (
+        f'multipart/related; type="application/dicom"; boundary={boundary}'
+    )
+
+
+def stow(url: str, headers: dict[str, str], files: list[Path], clients: int = 4, batch: int = 32) -> dict[str, float]:
+    """POST every file, *clients* threads, *batch* files per request; files/s and MB/s."""
+    batches = [files[i : i + batch] for i in range(0, len(files), batch)]
+    bodies = [_multipart(b) for b in batches]  # built before the clock starts
+
+    def worker(k: int) -> None:
+        with requests.Session() as s:
+            for body, ctype in bodies[k::clients]:
+                r = s.post(f"{url}/studies", data=body, headers={**headers, "Content-Type": ctype}, timeout=600)
+                assert r.status_code == 200, (r.status_code, r.text[:500])
+
+    start = time.perf_counter()
+    with cf.ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    wall = time.perf_counter() - start
+    size = sum(p.stat().st_size for p in files)
+    return {"files_s": len(files) / wall, "mb_s": size / wall / 1e6}
+
+
+def latency(url: str, headers: dict[str, str], repeat: int, accept: str) -> tuple[float, float]:
+    """Median and p95 of GET *url* in ms over one keep-alive session (after 5 warm-up requests)."""
+    times = []
+    with requests.Session() as s:
+        for i in range(repeat + 5):
+            start = time.perf_counter()
+            r = s.get(url, headers={**headers, "Accept": accept}, timeout=60)
+            elapsed = time.perf_counter() - start
+            assert r.status_code == 200, (url, r.status_code, r.text[:300])
+            if i >= 5:
+                times.append(elapsed * 1000)
+    times.sort()
+    return statistics.median(times), times[int(0.95 * (len(times) - 1))]
+
+
+def wado_series(url: str, headers: dict[str, str], study: str, series: str) -> tuple[float, int]:
+    """MB/s of a streamed WADO-RS series retrieval (best of 3), and its bytes."""
+    best, size = 0.0, 0
+    for _ in range(3):
+        start = time.perf_counter()
+        size = 0
+        with requests.get(f"{url}/studies/{study}/series/{series}", stream=True, timeout=600,
+                          headers={**headers, "Accept": _DICOM_MULTIPART}) as r:  # fmt: skip
+            assert r.status_code == 200, r.status_code
+            for chunk in r.iter_content(1 << 20):
+                size += len(chunk)
+        best = max(best, size / (time.perf_counter() - start) / 1e6)
+    return best, size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="benchmark set (generated with pacslab.examples when missing)")
+    parser.add_argument("--small", action="store_true", help="a reduced set (2 CT × 60, 1 MR, 4 DX)")
+    parser.add_argument("--repeat", type=int, default=200, help="QIDO requests (rendered: a quarter)")
+    args = parser.parse_args()
+    _peers.in_private_network()
+    work = Path(tempfile.mkdtemp(prefix="pacslab-dicomweb-bench-"))
+    files = _data(args.data or work / "data", args.small)
+    size = sum(p.stat().st_size for p in files)
+    import pydicom
+
+    ct = [p for p in files if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).Modality == "CT"]
+    first = pydicom.dcmread(ct[0], stop_before_pixels=True)
+    study, series, sop = first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID
+    patient = first.PatientID
+    print(f"{len(files)} files, {size / 1e6:.0f} MB; CT series {series}", file=sys.stderr)
+
+    rows: dict[str, dict[str, object]] = {}
+
+    def put(figure: str, who: str, value: str) -> None:
+        rows.setdefault(figure, {"figure": figure})[who] = value
+
+    orthanc = _peers.Orthanc()
+    peers = {"Orthanc 1.10.1": (f"http://127.0.0.1:{orthanc.http_port}/dicom-web", {}, orthanc)}
+    pacslab_server = PacslabWeb(work)
+    peers = {"pacslab": (pacslab_server.url, pacslab_server.headers, pacslab_server), **peers}
+    try:
+        for who, (url, headers, _) in peers.items():
+            print(f"{who}: STOW-RS …", file=sys.stderr)
+            s = stow(url, headers, files)
+            put(
+                "STOW-RS ingest, 4 clients × 32 files/request",
+                who,
+                f"{s['files_s']:.0f} files/s ({s['mb_s']:.0f} MB/s)",
+            )
+            med, p95 = latency(f"{url}/studies?PatientID={patient}", headers, args.repeat, "application/dicom+json")
+            put("QIDO-RS study search, median / p95 (keep-alive)", who, f"{med:.1f} / {p95:.1f} ms")
+            mbs, nbytes = wado_series(url, headers, study, series)
+            put(f"WADO-RS one CT series ({nbytes / 1e6:.0f} MB)", who, f"{mbs:.0f} MB/s")
+            med, p95 = latency(f"{url}/studies/{study}/series/{series}/instances/{sop}/rendered", headers,
+                               max(args.repeat // 4, 10), "image/jpeg")  # fmt: skip
+            put("rendered frame (JPEG), median / p95", who, f"{med:.1f} / {p95:.1f} ms")
+        print("pacslab: building volumes …", file=sys.stderr)
+        seconds = pacslab_server.build_volumes()
+        mbs, nbytes = wado_series(pacslab_server.url, pacslab_server.headers, study, series)
+        put(f"WADO-RS one CT series ({nbytes / 1e6:.0f} MB)", "pacslab, volumes built", f"{mbs:.0f} MB/s")
+        put("build volumes after STOW (not served)", "pacslab", f"{seconds:.1f} s")
+        med, p95 = latency(f"{pacslab_server.url}/studies?PatientID={patient}", pacslab_server.headers, args.repeat,
+                           "application/dicom+json")  # fmt: skip
+        put("QIDO-RS study search, median / p95 (keep-alive)", "pacslab, volumes built", f"{med:.1f} / {p95:.1f} ms")
+    finally:
+        pacslab_server.stop()
+        orthanc.stop()
+    print(f"\n{len(files)} files, {size / 1e6:.0f} MB, {os.cpu_count()} cores\n")
+    print(_peers.table(list(rows.values()), ["figure", "pacslab", "pacslab, volumes built", "Orthanc 1.10.1"]))
+
+
+if __name__ == "__main__":
+    main()

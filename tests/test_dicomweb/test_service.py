@@ -1,0 +1,78 @@
+"""The framework-free pieces: multipart, media types, DICOM JSON, windowing, error → status."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pacslab.dicomweb.dicomjson import element, parse_attribute, rewrite_bulk_uris
+from pacslab.dicomweb.multipart import multipart_stream, parse_accept, parse_multipart
+from pacslab.dicomweb.render import window_to_uint8
+from pacslab.dicomweb.service import NotAcceptableError, PayloadTooLargeError, status_for
+from pacslab.errors import AccessDeniedError, InvalidDicomInputError, StudyNotFoundError
+
+
+def test_multipart_round_trip() -> None:
+    parts = [("application/dicom", b"one\r\n--not-the-boundary"), ("application/dicom", b"")]
+    body = b"".join(multipart_stream(parts, "B"))
+    parsed = parse_multipart(b"preamble\r\n" + body, 'multipart/related; type="application/dicom"; boundary="B"')
+    assert [p.data for p in parsed] == [b"one\r\n--not-the-boundary", b""]
+    assert parsed[0].content_type.type == "application/dicom"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"--B\r\nContent-Type: application/dicom\r\n\r\nabc",
+        b"--B--\r\n",
+        b"--Bxx\r\n\r\n--B--",
+        b"--B\r\nbad\r\n\r\nx\r\n--B--",
+    ],
+)
+def test_malformed_multipart(body: bytes) -> None:
+    with pytest.raises(InvalidDicomInputError):
+        parse_multipart(body, "multipart/related; boundary=B")
+
+
+def test_accept_header() -> None:
+    ranges = parse_accept('multipart/related; type="application/dicom"; transfer-syntax=*, application/dicom+json')
+    assert [r.type for r in ranges] == ["multipart/related", "application/dicom+json"]
+    assert ranges[0].param("type") == "application/dicom" and ranges[0].param("transfer-syntax") == "*"
+
+
+def test_dicom_json_elements() -> None:
+    assert element("PatientName", "DOE^JANE") == {"vr": "PN", "Value": [{"Alphabetic": "DOE^JANE"}]}
+    assert element("ModalitiesInStudy", "CT\\MR") == {"vr": "CS", "Value": ["CT", "MR"]}
+    assert element("NumberOfStudyRelatedSeries", 3) == {"vr": "IS", "Value": [3]}
+    assert element("AccessionNumber", None) == {"vr": "SH"}
+    assert element("SliceThickness", float("nan")) == {"vr": "DS"}
+    assert parse_attribute("00100010") == parse_attribute("PatientName") == "PatientName"
+    with pytest.raises(InvalidDicomInputError):
+        parse_attribute("Nope")
+    nested = {"00091001": {"vr": "OB", "BulkDataURI": "bulk:00091001"}}
+    header = {"7FE00010": {"vr": "OW", "BulkDataURI": "bulk:7FE00010"}, "00400275": {"vr": "SQ", "Value": [nested]}}
+    rewrite_bulk_uris(header, "http://h/i")
+    assert header["7FE00010"]["BulkDataURI"] == "http://h/i/bulk/7FE00010"
+    assert header["00400275"]["Value"][0]["00091001"]["BulkDataURI"] == "http://h/i/bulk/00091001"
+
+
+def test_windowing() -> None:
+    values = np.array([-1000.0, 40.0, 240.0, 3000.0])
+    assert window_to_uint8(values, 40, 400).tolist() == [0, 128, 255, 255]
+    assert window_to_uint8(values, 40, 400, "sigmoid")[1] == 128
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (StudyNotFoundError("x"), 404),
+        (InvalidDicomInputError("x"), 400),
+        (AccessDeniedError("x"), 403),
+        (NotAcceptableError("x"), 406),
+        (PayloadTooLargeError("x"), 413),
+        (RuntimeError("x"), 500),
+    ],
+)
+def test_status_for(exc: Exception, status: int) -> None:
+    assert status_for(exc) == status

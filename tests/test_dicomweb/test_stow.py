@@ -1,0 +1,188 @@
+"""STOW-RS and DELETE: storing through the single ingest path, bad input, partial failures."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pydicom
+import pytest
+import requests
+from dicomweb_helpers import Served
+
+
+def _multipart(
+    parts: list[bytes], *, part_type: str = "application/dicom", boundary: str = "b0undary"
+) -> tuple[bytes, str]:
+    body = (
+        b"".join(
+            b"--" + boundary.encode() + b"\r\nContent-Type: " + part_type.encode() + b"\r\n\r\n" + p + b"\r\n"
+            for p in parts
+        )
+        + b"--"
+        + boundary.encode()
+        + b"--\r\n"
+    )
+    return body, f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+def _post(
+    served: Served, body: bytes, content_type: str, *, role: str = "write", path: str = "/studies"
+) -> requests.Response:
+    return requests.post(served.url + path, data=body, headers={**served.headers(role), "Content-Type": content_type})
+
+
+def _generated(data_files: list[Path]) -> list[Path]:
+    return [p for p in data_files if "gen" in p.parent.name]
+
+
+def test_store_instances_with_dicomweb_client(empty: Served, data_files: list[Path]) -> None:
+    # Given an empty archive and the 8 files of one series
+    files = [p for p in data_files if p.parent.name == "gen0"]
+    datasets = [pydicom.dcmread(p) for p in files]
+    # When a writer stores them with dicomweb-client
+    response = empty.client("write").store_instances(datasets)
+    # Then every instance is referenced and searchable, its volume pending
+    assert len(response.ReferencedSOPSequence) == 8
+    assert "FailedSOPSequence" not in response
+    assert empty.archive.catalog.count("instances", {}) == 8
+    assert empty.client().search_for_series()[0]["00201209"]["Value"] == [8]
+    assert empty.archive.series()["volume_state"].tolist() == ["pending"]
+    # and storing them again is a success too (duplicates), nothing added
+    again = empty.client("write").store_instances(datasets)
+    assert len(again.ReferencedSOPSequence) == 8
+    assert empty.archive.catalog.count("instances", {}) == 8
+    log = empty.archive.audit_log()
+    assert (log[log["action"] == "store"]["count"] == 8).all()
+    assert log[log["action"] == "store"]["actor"].iloc[0] == "test-write (write)"
+
+
+def test_stored_bytes_are_kept_as_sent(empty: Served, data_files: list[Path]) -> None:
+    path = next(p for p in data_files if p.name == "CT_small.dcm")
+    body, ctype = _multipart([path.read_bytes()])
+    r = _post(empty, body, ctype)
+    assert r.status_code == 200, r.text
+    sop = r.json()["00081199"]["Value"][0]["00081155"]["Value"][0]
+    assert empty.archive.read_instance(sop) == path.read_bytes()
+
+
+def test_partial_failure_is_202_with_reasons(empty: Served, data_files: list[Path]) -> None:
+    good = _generated(data_files)[0].read_bytes()
+    body, ctype = _multipart([good, b"this is not DICOM at all" * 10])
+    r = _post(empty, body, ctype)
+    assert r.status_code == 202
+    result = r.json()
+    assert len(result["00081199"]["Value"]) == 1
+    (failed,) = result["00081198"]["Value"]
+    assert failed["00081197"]["Value"] == [0xC000]
+    assert r.headers["Warning"].startswith("299 ")
+    assert empty.archive.catalog.count("instances", {}) == 1
+
+
+def test_conflict_is_409(empty: Served, data_files: list[Path]) -> None:
+    path = _generated(data_files)[0]
+    body, ctype = _multipart([path.read_bytes()])
+    assert _post(empty, body, ctype).status_code == 200
+    ds = pydicom.dcmread(path)
+    ds.PatientName = "SOMEONE^ELSE"
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    body, ctype = _multipart([buffer.getvalue()])
+    r = _post(empty, body, ctype)
+    assert r.status_code == 409
+    assert r.json()["00081198"]["Value"][0]["00081197"]["Value"] == [0x0111]
+    assert str(empty.archive.dataset(str(ds.SOPInstanceUID)).PatientName) != "SOMEONE^ELSE"
+
+
+def test_store_into_a_study_checks_the_study(empty: Served, data_files: list[Path]) -> None:
+    path = _generated(data_files)[0]
+    body, ctype = _multipart([path.read_bytes()])
+    r = _post(empty, body, ctype, path="/studies/1.2.3.4")
+    assert r.status_code == 409
+    assert r.json()["00081198"]["Value"][0]["00081197"]["Value"] == [0xA900]
+    study = str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+    assert _post(empty, body, ctype, path=f"/studies/{study}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (
+            b"--x\r\nContent-Type: application/dicom\r\n\r\nabc",
+            'multipart/related; type="application/dicom"; boundary=x',
+            400,
+        ),
+        (b"no boundary here", 'multipart/related; type="application/dicom"; boundary=x', 400),
+        (b"abc", 'multipart/related; type="application/dicom"', 400),
+        (b"{}", "application/json", 415),
+        (b"--x\r\n\r\n{}\r\n--x--\r\n", 'multipart/related; type="application/dicom+json"; boundary=x', 415),
+        (_multipart([b"DICM but not really" * 20])[0], _multipart([b""])[1], 400),
+    ],
+    ids=["cut-short", "missing-boundary", "no-boundary-param", "not-multipart", "metadata-parts", "not-dicom"],
+)
+def test_bad_bodies_store_nothing(empty: Served, body: bytes, content_type: str, status: int) -> None:
+    r = _post(empty, body, content_type)
+    assert r.status_code == status, r.text
+    assert r.json()["message"] if status != 400 or "00081198" not in r.json() else True
+    assert empty.archive.catalog.count("instances", {}) == 0
+
+
+def test_oversized_body_is_413(empty: Served, data_files: list[Path]) -> None:
+    body, ctype = _multipart([p.read_bytes() for p in _generated(data_files)] * 4)
+    assert len(body) > 256 * 1024
+    r = _post(empty, body, ctype)
+    assert r.status_code == 413
+    assert "256" in r.json()["message"] or "262144" in r.json()["message"]
+    assert empty.archive.catalog.count("instances", {}) == 0
+    # chunked (no Content-Length) too
+    r = requests.post(empty.url + "/studies", data=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),
+                      headers={**empty.headers("write"), "Content-Type": ctype})  # fmt: skip
+    assert r.status_code == 413
+    assert empty.archive.catalog.count("instances", {}) == 0
+
+
+def test_delete_needs_admin(empty: Served, data_files: list[Path]) -> None:
+    files = [p for p in data_files if p.parent.name in ("gen0", "gen1")]
+    empty.client("write").store_instances([pydicom.dcmread(p) for p in files])
+    study = empty.archive.studies()["StudyInstanceUID"].iloc[0]
+    series = empty.archive.series()["SeriesInstanceUID"].tolist()
+    assert requests.delete(f"{empty.url}/studies/{study}", headers=empty.headers("write")).status_code == 403
+    r = requests.delete(f"{empty.url}/studies/{study}/series/{series[0]}", headers=empty.headers("admin"))
+    assert r.status_code == 204
+    assert empty.archive.catalog.count("series", {}) == 1
+    empty.client("admin").delete_study(study)
+    assert empty.archive.catalog.count("studies", {}) == 0
+    assert requests.delete(f"{empty.url}/studies/{study}", headers=empty.headers("admin")).status_code == 404
+
+
+def test_chunked_upload(empty: Served, data_files: list[Path]) -> None:
+    # Given a client that sends bodies in 4 kB chunks (Transfer-Encoding: chunked, no Content-Length)
+    client = empty.client("write")
+    client.set_chunk_size(4096)
+    datasets = [pydicom.dcmread(p) for p in data_files if p.parent.name == "gen2"]
+    # When it stores a series, Then every instance arrives
+    assert len(client.store_instances(datasets).ReferencedSOPSequence) == 6
+    assert empty.archive.catalog.count("instances", {}) == 6
+
+
+def test_volumes_of_stored_series_are_built_once_stable(tmp_path: Path, data_files: list[Path]) -> None:
+    import time
+
+    from dicomweb_helpers import Served
+
+    from pacslab import open_archive
+    from pacslab.dicomweb import DicomwebServer
+
+    archive = open_archive(tmp_path / "stable", create=True)
+    server = DicomwebServer(archive, port=0, stable_delay=0.3).start()
+    try:
+        served = Served(archive, server)
+        served.client("write").store_instances([pydicom.dcmread(p) for p in data_files if p.parent.name == "gen0"])
+        deadline = time.monotonic() + 30
+        while archive.series()["volume_state"].iloc[0] != "ready" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert archive.series()["volume_state"].iloc[0] == "ready"
+        assert archive.open_volume(archive.series()["SeriesInstanceUID"].iloc[0]).shape == (8, 64, 64)
+    finally:
+        server.stop()
+        archive.close()
