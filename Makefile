@@ -9,7 +9,7 @@ DEMO_ROOT ?= demo-archive
 DEMO_INPUT ?= demo-input
 JUPYTER_PORT ?= 8888
 TEST_WORKERS ?= 2
-DEBIAN_PACKAGES := dcmtk orthanc orthanc-dicomweb dicom3tools
+DEBIAN_PACKAGES := dcmtk orthanc orthanc-dicomweb dicom3tools chromium
 
 .PHONY: run test venv system-deps demo clean bench lint
 
@@ -28,6 +28,7 @@ system-deps:
 	command -v Orthanc >/dev/null || missing="$$missing orthanc"; \
 	test -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so || missing="$$missing orthanc-dicomweb"; \
 	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
