@@ -162,6 +162,8 @@ class Archive:
         self.url = self.root if is_local(self.fs) else self.fs.unstrip_protocol(self.root)
         self.settings = yaml.safe_load(self.fs.cat_file(join(self.root, CONFIG_NAME)))
         self.originals = OriginalStore(self.fs, self.root)
+        #: decoded volume blocks shared by reads of originals whose pixels live in volumes
+        self._pixels = PixelSource(self.fs, self.root, blocks=8)
         location = str(self.settings.get("catalog", "catalog.sqlite"))
         if location == ":memory:":
             self.catalog = SQLiteCatalog(":memory:", name=self.url)
@@ -348,7 +350,7 @@ class Archive:
         """The original file of a catalog row, whole or rebuilt from its head and its volume frames."""
         if row["stored_codec"] != Codec.PIXEL_REF.value:
             return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
-        source = source or PixelSource(self.fs, self.root)
+        source = source or self._pixels
         for attempt in range(2):  # a rebuild of the series may switch volumes between the two reads
             ref = PixelRef.from_json(row["pixel_ref"])
             path = self._volume_row(row["SeriesInstanceUID"], ref.stack)["path"]
@@ -451,6 +453,25 @@ class Archive:
     def load_volume(self, series_instance_uid: str, **kwargs: Any) -> xr.DataArray:
         """Like :meth:`open_volume`, loaded into memory."""
         return self.open_volume(series_instance_uid, **kwargs).load()
+
+    # -- widgets (lazy: pacslab.widgets needs the widgets extra) ---------------------------------
+    def browse(self, **kwargs: Any) -> Any:
+        """A study browser widget (:class:`pacslab.widgets.StudyBrowser`)."""
+        from pacslab.widgets import StudyBrowser
+
+        return StudyBrowser(self, **kwargs)
+
+    def view(self, series_instance_uid: str, **kwargs: Any) -> Any:
+        """A slice viewer widget of a series (:class:`pacslab.widgets.Viewer`)."""
+        from pacslab.widgets import Viewer
+
+        return Viewer(self, series_instance_uid, **kwargs)
+
+    def view3d(self, series_instance_uid: str, **kwargs: Any) -> Any:
+        """A 3-D view of a series (:func:`pacslab.widgets.view3d`)."""
+        from pacslab.widgets import view3d
+
+        return view3d((self, series_instance_uid), **kwargs)
 
     def _series_identity(self, series_instance_uid: str) -> dict[str, Any]:
         frame = self.catalog.query("series", {"SeriesInstanceUID": series_instance_uid})

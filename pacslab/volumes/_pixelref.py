@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -65,17 +66,24 @@ class PixelSource:
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str, *, blocks: int = 4) -> None:
         self.fs, self.root, self.size = fs, root, blocks
-        self._arrays: dict[str, Any] = {}
+        self._arrays: OrderedDict[str, Any] = OrderedDict()
         self._blocks: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._lock = threading.RLock()  # one source serves the archive's reads from many threads
 
     def _array(self, path: str) -> Any:
         if path not in self._arrays:
             group = open_volume_group(self.fs, join(self.root, path))
             self._arrays[path] = (group["0"], list(group.attrs["pacslab"]["dims"]))
+            while len(self._arrays) > 16:
+                self._arrays.popitem(last=False)
         return self._arrays[path]
 
     def frame(self, path: str, t: int, z: int) -> np.ndarray:
         """One 2-D frame of a volume (stored values)."""
+        with self._lock:
+            return self._frame(path, t, z)
+
+    def _frame(self, path: str, t: int, z: int) -> np.ndarray:
         array, dims = self._array(path)
         cz = array.chunks[dims.index("z")]
         z0 = (z // cz) * cz
