@@ -41,9 +41,12 @@ demo: $(STAMP)
 	  $(VENV)/bin/pacslab init $(DEMO_ROOT) && $(VENV)/bin/pacslab ingest $(DEMO_ROOT) $(DEMO_INPUT))
 
 run: system-deps demo
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	echo '{"@jupyterlab/apputils-extension:notification": {"checkForUpdates": false, "fetchNews": "false"}}' \
+	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	PACSLAB_ARCHIVE=$(abspath $(DEMO_ROOT)) $(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 \
 	  --port=$(JUPYTER_PORT) --allow-root --LabApp.extension_manager=readonly \
-	  --ServerApp.root_dir=$(abspath notebooks) notebooks/00_quickstart.ipynb
+	  --ServerApp.root_dir=$(abspath notebooks) --LabApp.default_url=/lab/tree/00_quickstart.ipynb
 
 test: system-deps $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -q

@@ -2357,7 +2357,7 @@ def _phantom_truth(
 
 
 def demo_studies(*, seed: int = 0) -> list[list[Dataset]]:
-    """Generate the content of the demo archive: three patients, five studies.
+    """Generate the content of the demo archive: three patients, four studies.
 
     * Patient 1, "CT CHEST": a localizer-mixed series (2 scouts + 20 axial
       256x256), the chest CT (40 slices 512x512) and an oblique MPR
