@@ -29,6 +29,7 @@ SUBCOMMANDS = (
     "get",
     "move",
     "deidentify",
+    "analyze",
     "token",
 )
 

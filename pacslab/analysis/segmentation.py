@@ -1,0 +1,179 @@
+"""CT segmentation by thresholds, morphology and connected components (scikit-image / SciPy).
+
+The ``*_mask`` NumPy functions work on one HU volume in memory. :func:`ct_labels`
+and :func:`components` are their lazy forms: one dask task per volume (connected
+components need the whole volume), so a cohort holds one volume per worker at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from pacslab.processing.ops import whole
+
+__all__ = [
+    "BODY",
+    "BONE",
+    "LUNG",
+    "body_mask",
+    "bone_mask",
+    "components",
+    "ct_labels",
+    "label_components",
+    "label_components_np",
+    "lung_mask",
+]
+
+#: Label values of :func:`ct_labels`.
+BODY, LUNG, BONE = 1, 2, 3
+
+
+def _voxel_ml(spacing: Sequence[float]) -> float:
+    return float(np.prod(spacing)) / 1000.0
+
+
+def _largest(mask: np.ndarray, keep: int = 1, min_voxels: int = 1) -> np.ndarray:
+    from skimage import measure
+
+    labels, n = measure.label(mask, connectivity=1, return_num=True)
+    if n == 0:
+        return np.zeros_like(mask, dtype=bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    order = np.argsort(sizes)[::-1][:keep]
+    order = order[sizes[order] >= min_voxels]
+    return np.isin(labels, order)
+
+
+def _fill_slices(mask: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    out = np.empty_like(mask)
+    for z in range(mask.shape[0]):
+        out[z] = ndimage.binary_fill_holes(mask[z])
+    return out
+
+
+def body_mask(hu: np.ndarray, *, threshold: float = -500.0) -> np.ndarray:
+    """The patient's body: above *threshold* HU, opened, largest component, holes filled slice by slice.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray, ``(z, y, x)``
+        Hounsfield units.
+    threshold : float
+        Tissue versus air (HU).
+    """
+    from scipy import ndimage
+
+    mask = np.asarray(hu) > threshold
+    mask = ndimage.binary_opening(mask, structure=np.ones((1, 3, 3), bool))
+    mask = _largest(mask)
+    return _fill_slices(mask)
+
+
+def lung_mask(
+    hu: np.ndarray,
+    spacing: Sequence[float],
+    *,
+    body: np.ndarray | None = None,
+    threshold: float = -400.0,
+    min_ml: float = 5.0,
+) -> np.ndarray:
+    """Air inside the body below *threshold* HU: the (at most two) largest components of at least *min_ml*."""
+    from scipy import ndimage
+
+    body = body_mask(hu) if body is None else body
+    air = (np.asarray(hu) < threshold) & body
+    air = ndimage.binary_opening(air, structure=np.ones((1, 3, 3), bool))
+    lungs = _largest(air, keep=2, min_voxels=max(1, int(min_ml / _voxel_ml(spacing))))
+    return _fill_slices(ndimage.binary_closing(lungs, structure=np.ones((1, 5, 5), bool)) | lungs) & body
+
+
+def bone_mask(
+    hu: np.ndarray,
+    spacing: Sequence[float],
+    *,
+    body: np.ndarray | None = None,
+    threshold: float = 250.0,
+    min_ml: float = 0.05,
+) -> np.ndarray:
+    """Bone: above *threshold* HU inside the body, components smaller than *min_ml* removed."""
+    body = body_mask(hu) if body is None else body
+    bone = (np.asarray(hu) > threshold) & body
+    return _largest(bone, keep=bone.size, min_voxels=max(1, int(min_ml / _voxel_ml(spacing))))
+
+
+def _ct_labels_block(hu: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    body = body_mask(hu)
+    out = body.astype(np.uint8) * BODY
+    out[lung_mask(hu, spacing, body=body)] = LUNG
+    out[bone_mask(hu, spacing, body=body)] = BONE
+    return out
+
+
+def _lazy_labels(volume: xr.DataArray, data: da.Array, **attrs: object) -> xr.DataArray:
+    return xr.DataArray(
+        data, dims=volume.dims, coords=volume.coords, name="labels", attrs={**volume.attrs, "units": None, **attrs}
+    )
+
+
+def ct_labels(volume: xr.DataArray) -> xr.DataArray:
+    """Lazy label volume of a CT: 0 outside, 1 body, 2 lung, 3 bone (lung and bone are inside the body).
+
+    Returns
+    -------
+    xarray.DataArray of uint8
+        One dask task per volume, with the volume's coordinates and geometry attributes.
+    """
+    spacing = tuple(volume.attrs["spacing"])
+    data = whole(volume).map_blocks(_ct_labels_block, spacing, dtype=np.uint8)
+    return _lazy_labels(volume, data, segments={BODY: "Body", LUNG: "Lung", BONE: "Bone"})
+
+
+def label_components(
+    values: np.ndarray, *, lower: float | None, upper: float | None, min_voxels: int = 1, max_labels: int = 255
+) -> np.ndarray:
+    """Connected components (6-connected) of voxels in ``[lower, upper]``, numbered by decreasing size."""
+    from skimage import measure
+
+    v = np.asarray(values)
+    m = np.ones(v.shape, bool)
+    if lower is not None:
+        m &= v >= lower
+    if upper is not None:
+        m &= v <= upper
+    labels = measure.label(m, connectivity=1)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    order = [int(i) for i in np.argsort(sizes)[::-1] if sizes[i] >= min_voxels][:max_labels]
+    lut = np.zeros(len(sizes), np.uint8)
+    lut[order] = np.arange(1, len(order) + 1)
+    return lut[labels]
+
+
+def label_components_np(values: np.ndarray, *, lower: float | None = None, upper: float | None = None) -> np.ndarray:
+    """:func:`label_components` of an in-memory array, with keyword defaults."""
+    return label_components(values, lower=lower, upper=upper)
+
+
+def components(
+    volume: xr.DataArray,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    min_ml: float = 0.0,
+) -> xr.DataArray:
+    """Lazy label volume of the connected regions whose values lie in ``[lower, upper]``.
+
+    Labels are numbered 1, 2, … by decreasing size; regions under *min_ml* are dropped.
+    """
+    if lower is None and upper is None:
+        raise ValueError("Give lower and/or upper bounds for the regions, e.g. components(volume, lower=200).")
+    min_voxels = max(1, int(min_ml / _voxel_ml(volume.attrs["spacing"])))
+    data = whole(volume).map_blocks(label_components, dtype=np.uint8, lower=lower, upper=upper, min_voxels=min_voxels)
+    return _lazy_labels(volume, data)

@@ -1,0 +1,137 @@
+"""The same cohort analysis on a real dask.distributed cluster (scheduler + 2 worker processes) as locally."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pacslab import analysis
+
+distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (pacslab[analysis])")
+
+#: ``dask scheduler`` and ``dask worker`` of this interpreter's environment
+DASK = [sys.executable, "-m", "dask", "scheduler"]
+WORKER = [sys.executable, "-m", "dask", "worker"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, killed in teardown."""
+    logs = tmp_path_factory.mktemp("cluster")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = [
+        subprocess.Popen(
+            [*DASK, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=open(logs / "scheduler.log", "w"),
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    ]
+    try:
+        for n in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        *WORKER,
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{n}",
+                        "--local-directory",
+                        str(logs / f"w{n}"),
+                    ],
+                    stdout=open(logs / f"worker{n}.log", "w"),
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
+        with distributed.Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def _values(result):
+    m = result.measurements
+    m = m[m["value"].notna()]
+    return {(r.SeriesInstanceUID, r.roi, r.feature): r.value for r in m.itertuples()}
+
+
+def test_cohort_on_a_remote_cluster_equals_local(phantom_archive, cluster):
+    archive, truths, chests = phantom_archive
+    cohort = archive.series(SeriesInstanceUID=chests)
+    local = analysis.run_cohort(archive, "ct-segmentation", cohort, save=False)
+    remote = analysis.run_cohort(archive, "ct-segmentation", cohort, scheduler=cluster, save=False, batch_size=1)
+    assert not remote.failed and remote.scheduler == cluster
+    assert _values(remote) == pytest.approx(_values(local))
+    # both workers took part (the volumes were read from the archive's storage by each)
+    with distributed.Client(cluster) as client:
+        logs = client.run(
+            lambda dask_worker: len(dask_worker.data) + len(dask_worker.state.log),
+        )
+    assert len(logs) == 2 and all(n > 0 for n in logs.values())
+
+
+def test_scheduler_from_the_environment_through_the_cli(phantom_archive, cluster):
+    archive, truths, chests = phantom_archive
+    env = {**os.environ, "PACSLAB_ANALYSIS__SCHEDULER": cluster}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pacslab.cli.main",
+            "analyze",
+            str(Path(archive.root)),
+            "intensity-statistics",
+            "--SeriesInstanceUID",
+            chests[0],
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"on {cluster}" in out.stdout
+
+
+def test_local_cluster(phantom_archive):
+    archive, truths, chests = phantom_archive
+    uid = truths["oblique"]["series_instance_uid"]
+    params = {"lower": 150}
+    local = analysis.run_cohort(archive, "roi-features", [uid], parameters=params, save=False)
+    started = time.perf_counter()
+    cluster = analysis.run_cohort(
+        archive, "roi-features", [uid], parameters=params, save=False, scheduler="local-cluster", n_workers=1
+    )
+    assert cluster.scheduler.startswith("tcp://127.0.0.1") and time.perf_counter() - started < 60
+    assert _values(cluster) == pytest.approx(_values(local))
