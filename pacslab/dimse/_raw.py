@@ -37,6 +37,7 @@ __all__ = [
     "STORAGE_TRANSFER_SYNTAXES",
     "UNCOMPRESSED",
     "install",
+    "keep_responses",
     "set_nodelay",
     "split_part10",
 ]
@@ -200,6 +201,31 @@ def set_nodelay(event: Any) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:  # pragma: no cover - socket closed already
             pass
+
+
+def keep_responses(assoc: Any) -> None:
+    """Work around a pynetdicom race that loses a response on the requesting side.
+
+    ``send_c_store()`` and friends pause the association's reactor thread, but only check a
+    flag that the reactor sets *before* it blocks; a reactor that was woken by the previous
+    request and has not run yet passes that check and then takes the next response off the
+    DIMSE queue itself, logs "Received unexpected C-STORE service message" and drops it — the
+    sender waits for the DIMSE timeout. A fast peer (one that answers in well under a
+    millisecond, like the spooling C-STORE SCP) makes this likely. Here a response the reactor
+    takes goes back on the queue, where the waiting ``send_*()`` finds it.
+    """
+    serve = assoc._serve_request
+
+    def _serve_request(msg: Any, context_id: int) -> None:
+        if msg is not None and not msg.is_valid_request and not getattr(assoc, "_sent_release", False):
+            tries = getattr(msg, "_pacslab_requeued", 0)
+            if tries < 100:  # a response nobody waits for is dropped (as pynetdicom does) after ~0.1 s
+                msg._pacslab_requeued = tries + 1
+                assoc.dimse.msg_queue.put((context_id, msg))
+                return
+        serve(msg, context_id)
+
+    assoc._serve_request = _serve_request
 
 
 def storage_contexts_for(pairs: Iterable[tuple[str, str]], *, limit: int = 120) -> list[list[Any]]:

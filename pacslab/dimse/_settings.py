@@ -50,6 +50,17 @@ def _pick(key: str, override: Any, archive_section: Mapping[str, Any]) -> Any:
     return default if value is None else value
 
 
+def _bool(value: Any, key: str) -> bool:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise ValueError(f"dimse.{key} must be true or false, not {value!r}.")
+    return bool(value)
+
+
 def check_ae_title(title: str, *, what: str = "AE title") -> str:
     """Validate an AE title (PS3.5 6.2: 1–16 characters of the default repertoire, no backslash)."""
     if not isinstance(title, str) or not _AE_RE.match(title) or not title.strip():
@@ -216,6 +227,9 @@ class DimseSettings:
     dimse_timeout: float = 60.0
     network_timeout: float = 120.0
     tls: TLSSettings | None = None
+    spool: bool = True
+    spool_fsync: bool = False
+    spool_query_wait: float = 10.0
 
     @classmethod
     def resolve(cls, archive_settings: Mapping[str, Any] | None = None, **overrides: Any) -> DimseSettings:
@@ -265,6 +279,9 @@ class DimseSettings:
         delay = float(get("stable-delay"))
         if delay < 0:
             raise ValueError(f"dimse.stable-delay must be zero or more seconds, not {delay!r}.")
+        query_wait = float(get("spool-query-wait"))
+        if query_wait < 0:
+            raise ValueError(f"dimse.spool-query-wait must be zero or more seconds, not {query_wait!r}.")
         return cls(
             ae_title=check_ae_title(str(get("ae-title"))),
             host=str(get("host")),
@@ -279,6 +296,9 @@ class DimseSettings:
             dimse_timeout=float(get("dimse-timeout")),
             network_timeout=float(get("network-timeout")),
             tls=tls,
+            spool=_bool(get("spool"), "spool"),
+            spool_fsync=_bool(get("spool-fsync"), "spool-fsync"),
+            spool_query_wait=query_wait,
         )
 
     def remote_by_ae_title(self, ae_title: str) -> RemoteAE | None:

@@ -31,6 +31,7 @@ from pynetdicom.sop_class import (
 from pacslab.config import config
 from pacslab.dimse._query import QueryError, build_query, find_responses, retrieve_filters
 from pacslab.dimse._raw import EncodedInstance, set_nodelay
+from pacslab.dimse._spool import Spool, check_uids
 from pacslab.ingest._prepare import Rejection
 from pacslab.ingest.pipeline import ingest_bytes
 
@@ -84,6 +85,8 @@ class AssociationRecord:
     uids: dict[str, None] = dataclasses.field(default_factory=dict)  # ordered set of study UIDs
     errors: list[str] = dataclasses.field(default_factory=list)
     state: str = "requested"  # established, rejected, released, aborted
+    spooled: int = 0  # C-STORE instances acknowledged but not archived yet
+    closed: bool = False  # the connection closed; the audit entry waits for the spooled instances
 
     def add_uid(self, uid: str) -> None:
         """Remember a study UID the association touched (up to a cap)."""
@@ -105,7 +108,10 @@ class ArchiveService:
         self.settings = settings
         self._records: dict[int, AssociationRecord] = {}
         self._lock = threading.Lock()
+        self._closed: dict[int, AssociationRecord] = {}
         self.log_identifiers = bool(config.get("logging.log-identifiers"))
+        #: The C-STORE spool (set by :class:`~pacslab.dimse.DicomServer` when ``dimse.spool`` is on).
+        self.spool: Spool | None = None
 
     # -- bookkeeping -------------------------------------------------------------------
     def record(self, event: Any) -> AssociationRecord:
@@ -124,13 +130,51 @@ class ArchiveService:
             return rec
 
     def finish(self, event: Any) -> None:
-        """Write the association's audit entry (once, when its connection closes)."""
+        """Write the association's audit entry once its connection closed and its spooled instances are archived."""
         with self._lock:
             rec = self._records.pop(id(event.assoc), None)
+            if rec is None:
+                return
+            if rec.state == "established":  # closed without release: the peer went away
+                rec.state = "aborted"
+            rec.closed = True
+            if rec.spooled:
+                self._closed[id(rec)] = rec
+                return
+        self._audit(rec)
+
+    def spooled_done(self, rec: AssociationRecord | None, label: str, outcome: str, result: Any) -> None:
+        """The spool archived (or rejected) an instance that *rec*'s association stored: count it."""
+        if outcome == "rejected":
+            logger.warning(
+                "C-STORE from %s was answered Success, but archiving the instance failed: %s (quarantined as %s)",
+                label, result.reason, result.quarantine_path,
+            )  # fmt: skip
+        elif outcome == "conflict":
+            logger.warning(
+                "C-STORE from %s: instance %s differs from the archived one with that UID; kept aside as a conflict",
+                label, result.sop_instance_uid if self.log_identifiers else "(uid hidden)",
+            )  # fmt: skip
         if rec is None:
             return
-        if rec.state == "established":  # closed without release: the peer went away
-            rec.state = "aborted"
+        with self._lock:
+            rec.counts[outcome] += 1
+            if outcome == "rejected":
+                rec.errors.append(f"C-STORE acknowledged, then rejected: {result.reason}")
+            rec.spooled -= 1
+            ready = rec.closed and rec.spooled <= 0 and self._closed.pop(id(rec), None) is not None
+        if ready:
+            self._audit(rec)
+
+    def audit_unfinished(self) -> None:
+        """Write the audit entries still waiting for spooled instances (when the server stops)."""
+        with self._lock:
+            records = list(self._closed.values())
+            self._closed.clear()
+        for rec in records:
+            self._audit(rec)
+
+    def _audit(self, rec: AssociationRecord) -> None:
         outcome = {
             "released": "failure" if rec.errors and not rec.counts.get("ok") else "success",
             "rejected": "rejected",
@@ -169,6 +213,12 @@ class ArchiveService:
     def encoded(self, row: dict[str, Any]) -> EncodedInstance:
         """An archived instance ready to send byte for byte."""
         return encoded_instance(self.archive, row)
+
+    def wait_for_spool(self) -> None:
+        """Before answering a query: wait (``dimse.spool-query-wait`` at most) for what was spooled until now."""
+        if self.spool is not None and self.spool.pending:
+            if not self.spool.flush(self.settings.spool_query_wait):
+                logger.warning("answering a query while %d received instances are still spooled", self.spool.pending)
 
 
 def archived_instances(archive: Archive, filters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -269,12 +319,28 @@ def _store_status(reason: str) -> int:
 
 
 def handle_store(event: Any, service: ArchiveService) -> int | Dataset:
-    """C-STORE: archive the dataset as received (a Part 10 file with pynetdicom's file meta)."""
+    """C-STORE: archive the dataset as received (a Part 10 file with pynetdicom's file meta).
+
+    With the spool (``dimse.spool``), Success means: the four required UIDs are valid and the
+    received bytes are in ``ROOT/spool``; the spool's ingester archives them a moment later. An
+    instance failing the UID check goes through the synchronous pipeline, which quarantines it
+    and gives the failure status with its reason.
+    """
     rec = service.record(event)
     rec.services["C-STORE"] += 1
+    source = f"dimse:{rec.calling_ae}@{rec.address}"
     try:
-        data = received_part10(event)
-        outcome, result = ingest_bytes(service.archive, data, source=f"dimse:{rec.calling_ae}@{rec.address}")
+        spool = service.spool
+        if spool is not None:
+            dataset = event.encoded_dataset(False)
+            data = b"".join((b"\x00" * 128, b"DICM", encode_file_meta(event.file_meta), dataset))
+            ts = event.context.transfer_syntax
+            uids, reason = check_uids(data) if ts.is_deflated else check_uids(dataset, ts)
+            if reason is None:
+                return _spool_store(service, rec, spool, data, source, uids)
+        else:
+            data = received_part10(event)
+        outcome, result = ingest_bytes(service.archive, data, source=source)
     except Exception as exc:  # noqa: BLE001 - the protocol edge: report, never raise into pynetdicom
         logger.exception("C-STORE from %s failed", rec.calling_ae)
         rec.errors.append(f"C-STORE: {type(exc).__name__}: {exc}")
@@ -294,6 +360,25 @@ def handle_store(event: Any, service: ArchiveService) -> int | Dataset:
     return 0x0000
 
 
+def _spool_store(
+    service: ArchiveService, rec: AssociationRecord, spool: Spool, data: bytes, source: str, uids: dict[str, str]
+) -> int | Dataset:
+    with service._lock:
+        rec.spooled += 1  # before the file is visible to the ingester, which counts it down
+    try:
+        spool.put(data, label=source, token=rec, series_instance_uid=uids["SeriesInstanceUID"])
+    except Exception as exc:  # noqa: BLE001 - disk full, permissions: refuse, the sender keeps the instance
+        with service._lock:
+            rec.spooled -= 1
+        logger.exception("C-STORE from %s: cannot write the spool", rec.calling_ae)
+        rec.errors.append(f"C-STORE: cannot spool: {type(exc).__name__}: {exc}")
+        return failure(0xA700, f"out of resources: cannot spool ({type(exc).__name__}: {exc})")
+    rec.counts["ok"] += 1
+    rec.counts["spooled"] += 1
+    rec.add_uid(uids["StudyInstanceUID"])
+    return 0x0000
+
+
 def _model(event: Any) -> str:
     return "patient" if event.request.AffectedSOPClassUID in _PATIENT_ROOT else "study"
 
@@ -303,6 +388,7 @@ def handle_find(event: Any, service: ArchiveService) -> Iterator[tuple[int | Dat
     rec = service.record(event)
     rec.services["C-FIND"] += 1
     try:
+        service.wait_for_spool()
         query = build_query(event.identifier, _model(event))
         for response in find_responses(service.archive.catalog, query, ae_title=service.settings.ae_title):
             if event.is_cancelled:
@@ -324,6 +410,7 @@ def handle_find(event: Any, service: ArchiveService) -> Iterator[tuple[int | Dat
 
 def _matches(event: Any, service: ArchiveService, rec: AssociationRecord, name: str) -> list[dict[str, Any]]:
     level, filters = retrieve_filters(event.identifier, _model(event))
+    service.wait_for_spool()
     rows = service.instances(filters)
     for row in rows:
         rec.add_uid(row["StudyInstanceUID"])

@@ -191,6 +191,7 @@ def _associate(
         else:
             why = "could not be reached"
         raise RemoteError(f"The remote AE {remote} {why}.")
+    _raw.keep_responses(assoc)
     return assoc
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pacslab.catalog import InstanceRecord
     from pacslab.volumes.builder import BuildResult
 
-__all__ = ["build_pending_volumes", "commit_build", "ingest_bytes", "ingest_paths"]
+__all__ = ["build_pending_volumes", "commit_build", "ingest_bytes", "ingest_paths", "ingest_sources"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -166,26 +166,9 @@ def ingest_paths(
     sources, missing = list_sources(absolute(paths))
     for path, reason in missing:
         report.rejected.append((path, reason))
-    batch_size = int(config.get("ingest.batch-size"))
     executor = _executor(archive.url, len(sources) // INLINE_LIMIT + 1)
     try:
-        bar = tqdm(total=len(sources), unit="file", disable=not progress, desc="ingest")
-        pending: list[InstanceRecord] = []
-        commit_every = int(config.get("ingest.commit-every"))
-        tasks = ((archive.url, batch) for batch in _batches(sources, batch_size))
-        for results in _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers()):
-            for size, result in results:
-                report.bytes_in += size
-                if isinstance(result, Rejection):
-                    _reject(archive, report, result)
-                else:
-                    pending.append(result)
-            if len(pending) >= commit_every:
-                _commit(archive, report, pending)
-                pending = []
-            bar.update(len(results))
-        _commit(archive, report, pending)
-        bar.close()
+        ingest_sources(archive, sources, report, executor=executor, progress=progress)
         if build_volumes if build_volumes is not None else config.get("ingest.build-volumes"):
             build_pending_volumes(archive, executor=executor, progress=progress, report=report)
     finally:
@@ -199,6 +182,46 @@ def ingest_paths(
         outcome="success" if report.ok else "partial",
         detail=report.summary(),
     )
+    return report
+
+
+def ingest_sources(
+    archive: Archive,
+    sources: Sequence[Source],
+    report: IngestReport,
+    *,
+    executor: cf.Executor | None = None,
+    progress: bool = False,
+    on_done: Callable[[int, str, InstanceRecord | Rejection], None] | None = None,
+) -> IngestReport:
+    """The per-file part of :func:`ingest_paths`: prepare *sources* (in *executor*), commit them in order.
+
+    *on_done* ``(index, outcome, result)`` is called for each source once its outcome is final:
+    after its catalog row committed (``"new"``, ``"duplicate"``, ``"conflict"``) or its
+    rejection was recorded and the file quarantined (``"rejected"``). No volume is built.
+    """
+    batch_size = int(config.get("ingest.batch-size"))
+    bar = tqdm(total=len(sources), unit="file", disable=not progress, desc="ingest")
+    pending: list[tuple[int, InstanceRecord]] = []
+    commit_every = int(config.get("ingest.commit-every"))
+    tasks = ((archive.url, batch) for batch in _batches(sources, batch_size))
+    index = 0
+    for results in _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers()):
+        for size, result in results:
+            report.bytes_in += size
+            if isinstance(result, Rejection):
+                _reject(archive, report, result)
+                if on_done is not None:
+                    on_done(index, "rejected", result)
+            else:
+                pending.append((index, result))
+            index += 1
+        if len(pending) >= commit_every:
+            _commit(archive, report, pending, on_done)
+            pending = []
+        bar.update(len(results))
+    _commit(archive, report, pending, on_done)
+    bar.close()
     return report
 
 
@@ -232,13 +255,21 @@ def _reject(archive: Archive, report: IngestReport, rejection: Rejection) -> Non
     logger.warning("rejected %s: %s", rejection.source, rejection.reason)
 
 
-def _commit(archive: Archive, report: IngestReport, records: list[InstanceRecord]) -> None:
+def _commit(
+    archive: Archive,
+    report: IngestReport,
+    records: list[tuple[int, InstanceRecord]],
+    on_done: Callable[[int, str, InstanceRecord | Rejection], None] | None = None,
+) -> None:
     if not records:
         return
-    for record, outcome in zip(records, archive.catalog.add_instances(records), strict=True):
+    outcomes = archive.catalog.add_instances([record for _, record in records])
+    for (index, record), outcome in zip(records, outcomes, strict=True):
         setattr(report, outcome, getattr(report, outcome) + 1)
         if outcome == "duplicate":
             _drop_duplicate_blob(archive, record)
+        if on_done is not None:
+            on_done(index, outcome, record)
 
 
 def _drop_duplicate_blob(archive: Archive, record: InstanceRecord) -> None:

@@ -46,6 +46,7 @@ def test_four_concurrent_storescu_associations(tmp_path):
 
         with cf.ThreadPoolExecutor(4) as pool:
             assert list(pool.map(storescu, folders)) == [0, 0, 0, 0]
+        assert server.flush(timeout=120)
         instances = archive.instances()
         assert len(instances) == 240 and instances.SOPInstanceUID.is_unique
         expected = {read(p.read_bytes()).SOPInstanceUID for f in folders for p in f.iterdir()}

@@ -70,6 +70,7 @@ def test_pacslab_c_moves_and_c_gets_from_orthanc(nodes, tmp_path):
     assert list(found.StudyInstanceUID) == [study]
     moved = move(remote, server.ae_title, study_instance_uid=study)
     assert moved.ok and moved.completed == 4, moved
+    assert server.flush(timeout=60)
     _same_as_orthanc(orthanc, server.archive, files)
     local = pacslab.open_archive(tmp_path / "local", create=True)
     got = get(remote, archive=local, study_instance_uid=study)

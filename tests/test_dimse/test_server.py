@@ -36,6 +36,7 @@ def test_start_stop_is_non_blocking_and_picks_a_free_port(tmp_path):
 def test_store_then_get_is_byte_identical(server, ct_files):
     report = send(server.remote, ct_files)
     assert report.ok and report.completed == len(ct_files)
+    assert server.flush(timeout=60)
     study = read(ct_files[0].read_bytes()).StudyInstanceUID
     back = get(server.remote, study_instance_uid=study)
     assert back.ok and back.completed == len(ct_files), back.failures
@@ -60,6 +61,7 @@ def test_duplicates_succeed_and_stay_single(server, ct_files):
     send(server.remote, ct_files[:3])
     again = send(server.remote, ct_files[:3])
     assert again.ok and again.completed == 3
+    assert server.flush(timeout=60)
     assert len(server.archive.instances()) == 3
 
 
@@ -75,6 +77,7 @@ def test_bad_instance_fails_with_a_reason_and_is_quarantined(server):
         assoc.release()
     assert status.Status == 0xA900
     assert "StudyInstanceUID" in status.ErrorComment and len(status.ErrorComment) <= 64
+    assert server.flush(timeout=60)
     rejections = server.archive.rejections()
     assert len(rejections) == 1
     key = rejections.quarantine_path[0]
@@ -133,6 +136,7 @@ def test_c_move_to_a_second_pacslab_and_c_get_from_itself(tmp_path, ct_files):
             series = read(ct_files[-1].read_bytes()).SeriesInstanceUID
             got = get(src.remote, series_instance_uid=series)
             assert got.completed == 6
+            assert dest.flush(timeout=60) and src.flush(timeout=60)
     for path in ct_files:
         sop = read(path.read_bytes()).SOPInstanceUID
         assert dataset_bytes(target.read_instance(sop)) == dataset_bytes(path.read_bytes())
@@ -144,6 +148,7 @@ def test_c_move_to_a_second_pacslab_and_c_get_from_itself(tmp_path, ct_files):
 
 def test_c_get_into_an_archive_builds_the_same_catalog(tmp_path, server, ct_files):
     send(server.remote, ct_files)
+    assert server.flush(timeout=60)
     study = read(ct_files[0].read_bytes()).StudyInstanceUID
     local = pacslab.open_archive(tmp_path / "local", create=True)
     report = get(server.remote, archive=local, study_instance_uid=study)
@@ -160,6 +165,7 @@ def test_send_from_the_archive_by_uid(tmp_path, server, ct_files):
     series = read(ct_files[0].read_bytes()).SeriesInstanceUID
     report = send(server.remote, archive=local, series_instance_uid=series)
     assert report.ok and report.completed == 6
+    assert server.flush(timeout=60)
     assert set(server.archive.instances().SeriesInstanceUID) == {series}
     for sop in server.archive.instances().SOPInstanceUID:
         assert dataset_bytes(server.archive.read_instance(sop)) == dataset_bytes(local.read_instance(sop))
