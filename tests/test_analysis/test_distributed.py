@@ -6,7 +6,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -129,9 +128,8 @@ def test_local_cluster(phantom_archive):
     uid = truths["oblique"]["series_instance_uid"]
     params = {"lower": 150}
     local = analysis.run_cohort(archive, "roi-features", [uid], parameters=params, save=False)
-    started = time.perf_counter()
     cluster = analysis.run_cohort(
         archive, "roi-features", [uid], parameters=params, save=False, scheduler="local-cluster", n_workers=1
     )
-    assert cluster.scheduler.startswith("tcp://127.0.0.1") and time.perf_counter() - started < 60
+    assert cluster.scheduler.startswith("tcp://127.0.0.1")
     assert _values(cluster) == pytest.approx(_values(local))
