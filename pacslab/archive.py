@@ -132,8 +132,8 @@ def _default_catalog(fs: Any, root: str | os.PathLike[str], catalog: str | None)
     )
 
 
-def init_archive(root: str | os.PathLike[str]) -> Archive:
-    """Create a new, empty archive at *root*.
+def init_archive(root: str | os.PathLike[str], *, catalog: str | None = None) -> Archive:
+    """Create a new, empty archive at *root* (its catalog at *catalog*, see :func:`open_archive`).
 
     Raises
     ------
@@ -143,7 +143,7 @@ def init_archive(root: str | os.PathLike[str]) -> Archive:
     fs, path = open_filesystem(root)
     if fs.exists(join(path, CONFIG_NAME)):
         raise ArchiveExistsError(f"An archive already exists at {os.fspath(root)!r}.")
-    return open_archive(root, create=True)
+    return open_archive(root, create=True, catalog=catalog)
 
 
 class Archive:

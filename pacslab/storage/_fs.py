@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
@@ -29,8 +30,21 @@ def open_filesystem(root: str | os.PathLike[str]) -> tuple[fsspec.AbstractFileSy
     text = os.fspath(root)
     if "://" not in text:
         return fsspec.filesystem("file", auto_mkdir=True), str(Path(text).expanduser().resolve())
-    fs, path = fsspec.core.url_to_fs(text)
+    fs, path = fsspec.core.url_to_fs(text, **storage_options(text.split("://", 1)[0]))
     return fs, path.rstrip("/")
+
+
+def storage_options(protocol: str) -> dict[str, Any]:
+    """Extra fsspec options for *protocol* from the ``storage.options`` config (keyed by protocol).
+
+    For example ``storage: {options: {s3: {endpoint_url: "http://127.0.0.1:9000"}}}`` in
+    ``~/.config/pacslab/pacslab.yaml``, or ``PACSLAB_STORAGE__OPTIONS='{"s3": {"anon": True}}'``.
+    Without them s3fs reads AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    """
+    from pacslab.config import config
+
+    options = config.get("storage.options", default=None) or {}
+    return dict(options.get(protocol) or {})
 
 
 def is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -22,7 +22,7 @@ from numcodecs import Blosc
 
 from pacslab.config import config
 from pacslab.errors import StorageError
-from pacslab.storage._fs import join, write_atomic
+from pacslab.storage._fs import is_local, join, write_atomic
 
 __all__ = ["Codec", "OriginalStore", "decode_blob", "encode_blob"]
 
@@ -137,15 +137,39 @@ class OriginalStore:
         stored_size : int
             Bytes on disk.
         """
-        for codec in WHOLE_FILE_CODECS:
-            key = self.key(sha256, codec)
-            path = self.path(key)
-            if self.fs.exists(path):
-                return key, codec, int(self.fs.size(path))
+        found = self._existing_whole_file(sha256)
+        if found is not None:
+            return found
         codec, payload = (Codec.RAW, data) if defer else encode_blob(data, itemsize=itemsize)
         key = self.key(sha256, codec)
         write_atomic(self.fs, self.path(key), payload)
         return key, codec, len(payload)
+
+    def _existing_whole_file(self, sha256: str) -> tuple[str, Codec, int] | None:
+        """The whole-file blob stored for *sha256*, if any, with its size.
+
+        On object stores one listing of the blob's folder answers (instead of a HEAD request
+        per codec, each followed by a listing when the object is missing).
+        """
+        if is_local(self.fs):
+            for codec in WHOLE_FILE_CODECS:
+                key = self.key(sha256, codec)
+                path = self.path(key)
+                if self.fs.exists(path):
+                    return key, codec, int(self.fs.size(path))
+            return None
+        folder = self.path(self.key(sha256, Codec.RAW)).rsplit("/", 1)[0]
+        try:
+            entries = self.fs.ls(folder, detail=True, refresh=True)
+        except FileNotFoundError:
+            return None
+        sizes = {str(e["name"]).rsplit("/", 1)[-1]: e.get("size") for e in entries if e.get("type") != "directory"}
+        for codec in WHOLE_FILE_CODECS:
+            key = self.key(sha256, codec)
+            size = sizes.get(key.rsplit("/", 1)[-1])
+            if size is not None or key.rsplit("/", 1)[-1] in sizes:
+                return key, codec, int(size if size is not None else self.fs.size(self.path(key)))
+        return None
 
     def put_compressed(self, data: bytes, sha256: str, *, itemsize: int = 1) -> tuple[str, Codec, int]:
         """Store *data* compressed (when that saves space), whatever is stored for it already."""
