@@ -388,6 +388,10 @@ def _send_one(assoc: Association, loader: Any, sop: str, report: TransferReport)
         report.failed += 1
         report.failures.append((sop, str(exc)))
         return
+    except RuntimeError as exc:  # pynetdicom: the association dropped between the check above and the send
+        report.failed += 1
+        report.failures.append((sop, f"the association was lost ({exc})"))
+        return
     code = int(status.get("Status", 0xC000)) if status else None
     if code == 0x0000:
         report.completed += 1
