@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_ROOT ?= demo-archive
 DEMO_INPUT ?= demo-input
 JUPYTER_PORT ?= 8888
+DICOM_PORT ?= 11112
 TEST_WORKERS ?= 2
 DEBIAN_PACKAGES := dcmtk orthanc orthanc-dicomweb dicom3tools chromium
 
@@ -15,10 +16,12 @@ DEBIAN_PACKAGES := dcmtk orthanc orthanc-dicomweb dicom3tools chromium
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt extensions/jupyterlab-pacslab/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[all,test]"
+	# the JupyterLab extension, prebuilt: no node needed to install it
+	$(PY) -m pip install -q extensions/jupyterlab-pacslab
 	touch $(STAMP)
 
 # Debian peers the tests talk to (dcmtk, Orthanc, dciodvfy). Installed when missing and we are root.
@@ -46,7 +49,8 @@ run: system-deps demo
 	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	PACSLAB_ARCHIVE=$(abspath $(DEMO_ROOT)) $(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 \
 	  --port=$(JUPYTER_PORT) --allow-root --LabApp.extension_manager=readonly \
-	  --ServerApp.root_dir=$(abspath notebooks) --LabApp.default_url=/lab/tree/00_quickstart.ipynb
+	  --ServerApp.root_dir=$(abspath notebooks) --LabApp.default_url=/lab/tree/00_quickstart.ipynb \
+	  --PacslabConfig.role=admin --PacslabExtension.start_dicom=True --PacslabExtension.dicom_port=$(DICOM_PORT)
 
 test: system-deps $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -q
