@@ -7,6 +7,7 @@ import datetime as _dt
 import io
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = ["Archive", "VerifyReport", "open_archive"]
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "pacslab.yaml"
+_UID_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)*")
 FORMAT_VERSION = 1
 
 
@@ -391,6 +393,9 @@ class Archive:
         out = []
         source = PixelSource(self.fs, self.root)
         for row in self._instance_rows(uid):
+            for key in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+                if not _UID_PATTERN.fullmatch(str(row[key])):  # ingest refuses these; never trust a path part
+                    raise StorageError(f"Refusing to export {row[key]!r}: it is not a valid UID.")
             path = os.path.join(
                 os.fspath(directory), row["StudyInstanceUID"], row["SeriesInstanceUID"], row["SOPInstanceUID"] + ".dcm"
             )

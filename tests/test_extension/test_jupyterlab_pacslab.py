@@ -92,7 +92,7 @@ def test_wheel_installs_without_node(tmp_path: Path) -> None:
     # the test environment's packages (jupyterlab, pip) are visible, as with --system-site-packages
     Path(site, "_outer.pth").write_text(f"import site; site.addsitedir({here!r})\n")
     install = subprocess.run(
-        [str(vpy), "-m", "pip", "install", "--no-deps", "--no-index", "--prefix", str(venv), str(wheel)],
+        [str(vpy), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "--prefix", str(venv), str(wheel)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
