@@ -10,7 +10,7 @@ DEMO_INPUT ?= demo-input
 JUPYTER_PORT ?= 8888
 DICOM_PORT ?= 11112
 TEST_WORKERS ?= 2
-DEBIAN_PACKAGES := dcmtk orthanc orthanc-dicomweb dicom3tools chromium
+DEBIAN_PACKAGES := dcmtk orthanc orthanc-dicomweb dicom3tools chromium postgresql
 
 .PHONY: run test venv system-deps demo clean bench lint
 
@@ -32,6 +32,7 @@ system-deps:
 	test -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so || missing="$$missing orthanc-dicomweb"; \
 	command -v dciodvfy >/dev/null || missing="$$missing dicom3tools"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
