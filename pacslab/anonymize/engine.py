@@ -22,9 +22,14 @@ How the choices that the standard leaves open are made here:
   (allowed by Z and Z/D), so instances of one patient stay together.
 - U: ``2.25.<HMAC>`` UIDs (:class:`~pacslab.anonymize.uids.Pseudonymizer`); UIDs
   under ``1.2.840.10008.`` (defined by the standard) are kept.
-- Private attributes are removed. Retain Safe Private Option keeps **none** of
-  them: pacslab has no list of safe private attributes (PS3.15 E.3.10) yet; claiming
-  the option while keeping none is conformant.
+- Private attributes are removed. The Retain Safe Private Option keeps those known
+  to be safe (PS3.15 E.3.10): the blocks or elements the instance itself declares
+  safe in its Private Data Element Characteristics Sequence (0008,0300) — Block
+  Identifying Information Status SAFE, or MIXED with Nonidentifying Private
+  Elements — and those configured as safe (``anonymize.safe-private``, entries
+  ``"CREATOR|gggg|ee"``, ``ee`` omitted for a whole block; *safe_private*).
+  pacslab ships no vendor list of its own: an attribute nobody vouched for goes. The
+  private creator of a kept element stays; that of a block left empty goes.
 - Overlays: when Overlay Data or Overlay Comments is removed, the whole ``60xx``
   group goes (a header without its bitmap would not be a valid overlay). Curves
   (``50xx``) are removed. Clean Graphics keeps both as they are: pacslab cannot read
@@ -66,8 +71,10 @@ __all__ = [
     "BurnedInAnnotationError",
     "Deidentifier",
     "burned_in_reason",
+    "declared_safe_private",
     "deidentify_dataset",
     "parse_options",
+    "parse_safe_private",
 ]
 
 #: Modalities whose images often carry burned-in text (screen captures, ultrasound, photographs,
@@ -158,6 +165,11 @@ class Deidentifier:
         Receives ``(kind, original, replacement)`` for the re-identification map.
     allow_burned_in : bool
         De-identify instances that :func:`burned_in_reason` would hold back.
+    safe_private : iterable of str or tuple, optional
+        Private attributes that the Retain Safe Private option keeps, besides those the
+        instance declares safe: ``"CREATOR|gggg|ee"`` strings (``ee`` omitted: the whole
+        block) or ``(creator, group, element_offset_or_None)`` tuples. Default: the
+        ``anonymize.safe-private`` configuration.
     """
 
     def __init__(
@@ -169,8 +181,14 @@ class Deidentifier:
         recorder: Recorder | None = None,
         allow_burned_in: bool = False,
         table: ProfileTable | None = None,
+        safe_private: Iterable[str | tuple[str, int, int | None]] | None = None,
     ) -> None:
         self.options = parse_options(options)
+        if safe_private is None:
+            from pacslab.config import config
+
+            safe_private = config.get("anonymize.safe-private", None) or ()
+        self.safe_private = parse_safe_private(safe_private)
         self.project = project
         self.table = table or load_table()
         self.pseudonyms = Pseudonymizer(project, secret, recorder=recorder)
@@ -195,6 +213,8 @@ class Deidentifier:
             tokens=_identifying_tokens(ds),
             shift=None,
         )
+        if OptionValues.RETAIN_SAFE_PRIVATE in self.options:
+            context.safe = _merge_safe(self.safe_private, declared_safe_private(ds))
         if OptionValues.RETAIN_LONGITUDINAL_MODIFIED_DATES in self.options:
             context.shift = self.pseudonyms.date_shift(context.patient_id)
         self._walk(out, context)
@@ -220,8 +240,13 @@ class Deidentifier:
                 elif mode and elem.VR in _FREE_TEXT_VRS and elem.value not in (None, ""):
                     elem.value = _dummy(elem.VR, elem.value) if mode == "dummy" else self._clean(elem, context)
                 continue
-            if row is self.table.private:  # no private attribute is known to be safe (module docstring)
-                del ds[tag]
+            if row is self.table.private:
+                if tag & 0xFF00 == 0 and 0x10 <= tag & 0xFF:
+                    continue  # a private creator: kept while its block keeps an element (_drop_empty_blocks)
+                if context.safe is None or not _is_safe(ds, tag, context.safe):
+                    del ds[tag]
+                elif elem.VR == "SQ":
+                    self._walk_items(elem, context, mode)
                 continue
             action = self._action(row)
             if group & 0xFF00 == 0x6000 and action.removes:
@@ -230,6 +255,7 @@ class Deidentifier:
             self._apply(ds, elem, action, context, mode)
         for dropped in [int(t) for t in ds.keys() if int(t) >> 16 in drop_groups]:
             del ds[dropped]
+        _drop_empty_blocks(ds)
 
     def _walk_items(self, elem: DataElement, context: _Context, mode: str) -> None:
         for item in elem.value or ():
@@ -332,6 +358,7 @@ def deidentify_dataset(
     secret: bytes | str,
     allow_burned_in: bool = False,
     recorder: Recorder | None = None,
+    safe_private: Iterable[str | tuple[str, int, int | None]] | None = None,
 ) -> Dataset:
     """A de-identified copy of *ds* under the PS3.15 Basic Profile and *options*.
 
@@ -349,6 +376,8 @@ def deidentify_dataset(
         De-identify an instance that may show identifying text in its pixels.
     recorder : callable, optional
         Receives ``(kind, original, replacement)`` for every replacement.
+    safe_private : iterable, optional
+        Private attributes kept under Retain Safe Private (see :class:`Deidentifier`).
 
     Returns
     -------
@@ -370,16 +399,113 @@ def deidentify_dataset(
     (True, True)
     """
     engine = Deidentifier(
-        options=options, project=project, secret=secret, recorder=recorder, allow_burned_in=allow_burned_in
+        options=options,
+        project=project,
+        secret=secret,
+        recorder=recorder,
+        allow_burned_in=allow_burned_in,
+        safe_private=safe_private,
     )
     return engine(ds)
 
 
+#: ``(private creator, group) -> element offsets kept (None: the whole block)``.
+SafePrivate = dict[tuple[str, int], frozenset[int] | None]
+
+
+def parse_safe_private(entries: Iterable[str | tuple[str, int, int | None]]) -> SafePrivate:
+    """Normalise safe-private entries (``"CREATOR|gggg|ee"`` or tuples) to a lookup.
+
+    Raises
+    ------
+    ValueError
+        An entry that is not ``CREATOR|gggg[|ee]`` with an odd group (the message shows it).
+    """
+    safe: dict[tuple[str, int], set[int] | None] = {}
+    for entry in entries:
+        try:
+            if isinstance(entry, str):
+                parts = entry.split("|")
+                if len(parts) not in (2, 3):
+                    raise ValueError
+                creator, group = parts[0], int(parts[1], 16)
+                element = int(parts[2], 16) if len(parts) == 3 and parts[2] else None
+            else:
+                creator, group, element = entry
+            if not group & 1 or group < 0x0009 or not creator.strip() or (element is not None and not 0 <= element <= 0xFF):
+                raise ValueError
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"Bad safe-private entry {entry!r} (anonymize.safe-private): expected 'CREATOR|gggg|ee' with an odd "
+                "group gggg and the element offset ee in hex (omit ee for the whole block), e.g. 'ACME 1.1|0019|10'."
+            ) from None
+        key = (creator.strip(), group)
+        if element is None:
+            safe[key] = None
+        elif safe.get(key, set()) is not None:
+            safe.setdefault(key, set()).add(element)  # type: ignore[union-attr]
+    return {key: (None if value is None else frozenset(value)) for key, value in safe.items()}
+
+
+def declared_safe_private(ds: Dataset) -> SafePrivate:
+    """The private blocks and elements *ds* declares non-identifying (Private Data Element Characteristics).
+
+    PS3.3 C.12.1.1.7: an item with Block Identifying Information Status ``SAFE`` makes its whole
+    block safe; ``MIXED`` makes the elements listed in Nonidentifying Private Elements safe;
+    ``UNSAFE`` (or anything else) none.
+    """
+    safe: SafePrivate = {}
+    for item in ds.get("PrivateDataElementCharacteristicsSequence", None) or ():
+        creator = str(item.get("PrivateCreatorReference", "") or "").strip()
+        group = item.get("PrivateGroupReference")
+        status = str(item.get("BlockIdentifyingInformationStatus", "") or "").strip().upper()
+        if not creator or not isinstance(group, int):
+            continue
+        if status == "SAFE":
+            safe[(creator, group)] = None
+        elif status == "MIXED":
+            listed = item.get("NonidentifyingPrivateElements") or []
+            listed = [listed] if isinstance(listed, int) else list(listed)
+            safe[(creator, group)] = frozenset(int(e) & 0xFF for e in listed)
+    return safe
+
+
+def _merge_safe(a: SafePrivate, b: SafePrivate) -> SafePrivate:
+    merged = dict(a)
+    for key, elements in b.items():
+        mine = merged.get(key, frozenset())
+        merged[key] = None if mine is None or elements is None else mine | elements
+    return merged
+
+
+def _is_safe(ds: Dataset, tag: int, safe: SafePrivate) -> bool:
+    """Whether private element *tag* of *ds* is in a safe block (its creator is read from *ds*)."""
+    group, block = tag >> 16, (tag >> 8) & 0xFF
+    creator_tag = (group << 16) | block
+    if block < 0x10 or creator_tag not in ds:
+        return False
+    creator = str(ds[creator_tag].value or "").strip()
+    if (creator, group) not in safe:
+        return False
+    elements = safe[(creator, group)]
+    return elements is None or (tag & 0xFF) in elements
+
+
+def _drop_empty_blocks(ds: Dataset) -> None:
+    """Remove private creators whose block kept no element."""
+    tags = [int(t) for t in ds.keys()]
+    used = {(t >> 16, (t >> 8) & 0xFF) for t in tags if (t >> 16) & 1 and t & 0xFF00}
+    for t in tags:
+        if (t >> 16) & 1 and t & 0xFF00 == 0 and 0x10 <= t & 0xFF and (t >> 16, t & 0xFF) not in used:
+            del ds[t]
+
+
 class _Context:
-    __slots__ = ("patient_id", "shift", "tokens")
+    __slots__ = ("patient_id", "safe", "shift", "tokens")
 
     def __init__(self, *, patient_id: str, tokens: list[str], shift: _dt.timedelta | None) -> None:
         self.patient_id, self.tokens, self.shift = patient_id, tokens, shift
+        self.safe: SafePrivate | None = None  # set under the Retain Safe Private option
 
 
 def _version() -> str:

@@ -115,7 +115,51 @@ def test_private_curves_and_overlays_are_removed():
     out = deid(ds)
     assert not [e for e in out if e.tag.group in (0x0009, 0x6000, 0x5000)]
     kept = deid(ds, options=["clean-graphics", "retain-safe-private"])
-    assert 0x60003000 in kept and 0x00090010 not in kept  # no private attribute is known safe
+    assert 0x60003000 in kept and 0x00090010 not in kept  # nothing declares the ACME block safe
+
+
+def _with_private_blocks() -> Dataset:
+    ds = Dataset()
+    ds.PatientName, ds.PatientID = "Doe^Jane", "P1"
+    acme = ds.private_block(0x0019, "ACME 1.1", create=True)
+    acme.add_new(0x10, "DS", "2.5")  # declared non-identifying below
+    acme.add_new(0x11, "LO", "Doe^Jane")  # not declared: identifying
+    ds.private_block(0x0029, "VENDOR X", create=True).add_new(0x01, "LO", "site 7")
+    ds.private_block(0x0031, "SAFE CO", create=True).add_new(0x02, "SQ", Sequence([Dataset()]))
+    mixed, whole = Dataset(), Dataset()
+    mixed.PrivateGroupReference, mixed.PrivateCreatorReference = 0x0019, "ACME 1.1"
+    mixed.BlockIdentifyingInformationStatus, mixed.NonidentifyingPrivateElements = "MIXED", [0x10]
+    whole.PrivateGroupReference, whole.PrivateCreatorReference = 0x0031, "SAFE CO"
+    whole.BlockIdentifyingInformationStatus = "SAFE"
+    ds.PrivateDataElementCharacteristicsSequence = Sequence([mixed, whole])
+    return ds
+
+
+def test_retain_safe_private_keeps_what_the_instance_declares_safe():
+    ds = _with_private_blocks()
+    plain = deid(ds)
+    assert not [e for e in plain if e.tag.is_private]
+    out = deid(ds, options=["retain-safe-private"])
+    kept = {int(e.tag): e.value for e in out if e.tag.is_private}
+    assert kept[0x00190010] == "ACME 1.1" and kept[0x00191010] == "2.5"
+    assert 0x00191011 not in kept  # MIXED: only the listed element
+    assert 0x00290010 not in kept and 0x00291001 not in kept  # undeclared block and its creator go
+    assert kept[0x00310010] == "SAFE CO" and 0x00311002 in kept  # SAFE: the whole block
+    assert "Doe" not in str(out)
+
+
+def test_retain_safe_private_takes_configured_blocks_and_elements():
+    ds = _with_private_blocks()
+    out = deid(ds, options=["retain-safe-private"], safe_private=["VENDOR X|0029|01", ("ACME 1.1", 0x0019, 0x11)])
+    kept = {int(e.tag) for e in out if e.tag.is_private}
+    assert {0x00290010, 0x00291001, 0x00191011} <= kept
+    from pacslab import config
+
+    with config.set({"anonymize.safe-private": ["VENDOR X|0029"]}):
+        assert 0x00291001 in deid(ds, options=["retain-safe-private"])
+    for bad in ["VENDOR X", "VENDOR X|0028|01", "|0029", "VENDOR X|0029|1FF"]:
+        with pytest.raises(ValueError, match="safe-private"):
+            deid(ds, options=["retain-safe-private"], safe_private=[bad])
 
 
 def test_modified_dates_shift_per_patient_by_whole_days():
