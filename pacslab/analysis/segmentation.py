@@ -36,25 +36,69 @@ def _voxel_ml(spacing: Sequence[float]) -> float:
     return float(np.prod(spacing)) / 1000.0
 
 
-def _largest(mask: np.ndarray, keep: int = 1, min_voxels: int = 1) -> np.ndarray:
-    from skimage import measure
+def _erode_in_plane(mask: np.ndarray) -> np.ndarray:
+    """Binary erosion by a 3×3 square in each slice (outside the image counts as background).
 
-    labels, n = measure.label(mask, connectivity=1, return_num=True)
+    The same as ``ndimage.binary_erosion(mask, np.ones((1, 3, 3)))``, done separably with
+    NumPy slices: about ten times faster.
+    """
+    rows = np.zeros_like(mask, dtype=bool)
+    rows[..., 1:-1] = mask[..., :-2] & mask[..., 1:-1] & mask[..., 2:]
+    out = np.zeros_like(rows)
+    out[..., 1:-1, :] = rows[..., :-2, :] & rows[..., 1:-1, :] & rows[..., 2:, :]
+    return out
+
+
+def _dilate_in_plane(mask: np.ndarray) -> np.ndarray:
+    """Binary dilation by a 3×3 square in each slice (``ndimage.binary_dilation`` with ``np.ones((1, 3, 3))``)."""
+    rows = np.array(mask, dtype=bool, copy=True)
+    rows[..., 1:] |= mask[..., :-1]
+    rows[..., :-1] |= mask[..., 1:]
+    out = rows.copy()
+    out[..., 1:, :] |= rows[..., :-1, :]
+    out[..., :-1, :] |= rows[..., 1:, :]
+    return out
+
+
+def _open_in_plane(mask: np.ndarray) -> np.ndarray:
+    """Binary opening by a 3×3 square in each slice (``ndimage.binary_opening`` with ``np.ones((1, 3, 3))``)."""
+    return _dilate_in_plane(_erode_in_plane(mask))
+
+
+def _largest(mask: np.ndarray, keep: int = 1, min_voxels: int = 1) -> np.ndarray:
+    """The *keep* largest face-connected components of *mask* with at least *min_voxels* voxels."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(mask)  # face connectivity, int32 labels
     if n == 0:
         return np.zeros_like(mask, dtype=bool)
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    order = np.argsort(sizes)[::-1][:keep]
-    order = order[sizes[order] >= min_voxels]
-    return np.isin(labels, order)
+    if n <= keep and min_voxels <= 1:
+        return np.array(mask, dtype=bool, copy=True)  # every component is kept
+    sizes = np.zeros(n + 1, dtype=np.int64)
+    sizes[1:] = ndimage.histogram(labels, 1, n, n)
+    chosen = np.argsort(sizes)[::-1][:keep]
+    chosen = chosen[sizes[chosen] >= min_voxels]
+    lookup = np.zeros(n + 1, dtype=bool)
+    lookup[chosen] = True
+    return lookup[labels]
 
 
 def _fill_slices(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of every slice: background not connected to the slice's border becomes foreground.
+
+    The same as ``ndimage.binary_fill_holes`` slice by slice, with one labelling per slice
+    instead of iterated dilations.
+    """
     from scipy import ndimage
 
-    out = np.empty_like(mask)
+    out = np.empty_like(mask, dtype=bool)
     for z in range(mask.shape[0]):
-        out[z] = ndimage.binary_fill_holes(mask[z])
+        background, n = ndimage.label(~mask[z])
+        edge = np.concatenate((background[0], background[-1], background[:, 0], background[:, -1]))
+        hole = np.ones(n + 1, dtype=bool)
+        hole[edge] = False
+        hole[0] = False
+        out[z] = mask[z] | hole[background]
     return out
 
 
@@ -68,10 +112,7 @@ def body_mask(hu: np.ndarray, *, threshold: float = -500.0) -> np.ndarray:
     threshold : float
         Tissue versus air (HU).
     """
-    from scipy import ndimage
-
-    mask = np.asarray(hu) > threshold
-    mask = ndimage.binary_opening(mask, structure=np.ones((1, 3, 3), bool))
+    mask = _open_in_plane(np.asarray(hu) > threshold)
     mask = _largest(mask)
     return _fill_slices(mask)
 
@@ -89,7 +130,7 @@ def lung_mask(
 
     body = body_mask(hu) if body is None else body
     air = (np.asarray(hu) < threshold) & body
-    air = ndimage.binary_opening(air, structure=np.ones((1, 3, 3), bool))
+    air = _open_in_plane(air)
     lungs = _largest(air, keep=2, min_voxels=max(1, int(min_ml / _voxel_ml(spacing))))
     return _fill_slices(ndimage.binary_closing(lungs, structure=np.ones((1, 5, 5), bool)) | lungs) & body
 

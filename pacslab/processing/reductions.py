@@ -90,6 +90,9 @@ def intensity_statistics(
         ``count``, ``mean``, ``std`` (population), ``min``, ``max``, ``sum``, ``energy``
         (sum of squares). Compute them together: ``dask.compute(stats)``.
     """
+    stored = _stored(volume) if mask is None else None
+    if stored is not None:
+        return _integer_statistics(*stored)
     data = _data(volume)
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float64)
@@ -110,6 +113,61 @@ def intensity_statistics(
     mean = total / da.maximum(count, 1)
     var = da.maximum(energy / da.maximum(count, 1) - mean * mean, 0.0)
     return {"count": count, "mean": mean, "std": da.sqrt(var), "min": low, "max": high, "sum": total, "energy": energy}
+
+
+def _stored(volume: Any) -> tuple[da.Array, float, float] | None:
+    """``(stored integers, slope, intercept)`` of a volume fresh from ``open_volume``, else None."""
+    if not isinstance(volume, xr.DataArray):
+        return None
+    enc = volume.encoding
+    stored = enc.get("stored")
+    if (
+        not isinstance(stored, da.Array)
+        or not np.issubdtype(stored.dtype, np.integer)
+        or stored.dtype.itemsize > 2
+        or stored.shape != volume.shape
+        or "scale_factor" not in enc
+    ):
+        return None
+    return stored, float(enc["scale_factor"]), float(enc.get("add_offset", 0.0))
+
+
+def _block_moments(block: np.ndarray) -> tuple[int, int, int, int, int]:
+    """Exact ``(count, sum, sum of squares, min, max)`` of an integer block (no float copies)."""
+    flat = block.ravel()
+    if flat.size == 0:
+        return 0, 0, 0, 0, 0
+    total = int(flat.sum(dtype=np.int64))
+    energy = int(np.einsum("i,i->", flat, flat, dtype=np.int64))
+    return flat.size, total, energy, int(flat.min()), int(flat.max())
+
+
+def _combine_moments(parts: list[tuple[int, int, int, int, int]], slope: float, intercept: float) -> np.ndarray:
+    parts = [p for p in parts if p[0]]
+    n = sum(p[0] for p in parts)
+    s = sum(p[1] for p in parts)
+    e = sum(p[2] for p in parts)
+    if n == 0:
+        return np.array([0, np.nan, np.nan, np.nan, np.nan, 0.0, 0.0])
+    lo, hi = min(p[3] for p in parts), max(p[4] for p in parts)
+    var_stored = (n * e - s * s) / (n * n)  # exact integers until this division
+    mean = slope * s / n + intercept
+    lo_v, hi_v = sorted((slope * lo + intercept, slope * hi + intercept))
+    total = slope * s + intercept * n
+    energy = slope * slope * e + 2 * slope * intercept * s + intercept * intercept * n
+    return np.array([n, mean, abs(slope) * np.sqrt(max(var_stored, 0.0)), lo_v, hi_v, total, energy], dtype=np.float64)
+
+
+def _integer_statistics(stored: da.Array, slope: float, intercept: float) -> dict[str, da.Array]:
+    """:func:`intensity_statistics` from the stored integers: one pass per block, exact sums, rescaled at the end."""
+    import dask
+
+    blocks = [dask.delayed(_block_moments, pure=True)(b) for b in stored.to_delayed().ravel()]
+    combined = da.from_delayed(
+        dask.delayed(_combine_moments, pure=True)(blocks, slope, intercept), shape=(7,), dtype=np.float64
+    )
+    names = ("count", "mean", "std", "min", "max", "sum", "energy")
+    return {name: combined[i] for i, name in enumerate(names)}
 
 
 def percentiles_from_histogram(

@@ -149,12 +149,13 @@ def write_volume(
     chunks = _chunks(shape, dims)
     group = zarr.open_group(zarr_store(fs, path), mode="w", zarr_format=3)
     shuffle = "bitshuffle" if first.dtype.itemsize == 1 else "shuffle"
+    codec = BloscCodec(cname=str(config.get("volumes.codec")), clevel=int(config.get("volumes.clevel")), shuffle=shuffle)
     array = group.create_array(
         "0",
         shape=shape,
         chunks=chunks,
         dtype=first.dtype,
-        compressors=BloscCodec(cname="zstd", clevel=int(config.get("volumes.clevel")), shuffle=shuffle),
+        compressors=codec,
         fill_value=0,
         dimension_names=list(dims),
     )
@@ -236,6 +237,11 @@ def read_volume(
     slope, intercept = meta["rescale_slope"], meta["rescale_intercept"]
     identity_rescale = slope == 1 and intercept == 0
     units = meta.get("units") if rescale else "stored value"
+    encoding: dict[str, Any] = {"dtype": data.dtype}
+    if rescale and not identity_rescale and not isinstance(slope, list) and not isinstance(intercept, list):
+        # CF-style, as xarray names it: values = stored * scale_factor + add_offset. Reductions that
+        # can work on the stored integers (pacslab.processing.intensity_statistics) use "stored".
+        encoding.update(stored=data, scale_factor=float(slope), add_offset=float(intercept))
     if rescale and not identity_rescale:
         ftype = np.float64 if data.dtype.itemsize >= 4 else np.float32
         zshape = [1] * len(dims)
@@ -253,10 +259,12 @@ def read_volume(
         units=units,
         rescaled=bool(rescale and not identity_rescale),
     )
-    return xr.DataArray(
+    volume = xr.DataArray(
         data,
         dims=dims,
         coords={k: v for k, v in coords.items() if k in dims},
         name=meta.get("SeriesDescription") or "volume",
         attrs=attrs,
     )
+    volume.encoding.update(encoding)
+    return volume
