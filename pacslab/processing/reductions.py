@@ -127,6 +127,8 @@ def _stored(volume: Any) -> tuple[da.Array, float, float] | None:
         or stored.dtype.itemsize > 2
         or stored.shape != volume.shape
         or "scale_factor" not in enc
+        or not isinstance(volume.data, da.Array)
+        or volume.data.name != enc.get("stored_as")  # changed since it was opened (shift, copy(data=...))
     ):
         return None
     return stored, float(enc["scale_factor"]), float(enc.get("add_offset", 0.0))

@@ -249,6 +249,8 @@ def read_volume(
         s = np.asarray(slope, dtype=ftype).reshape(zshape) if isinstance(slope, list) else ftype(slope)
         b = np.asarray(intercept, dtype=ftype).reshape(zshape) if isinstance(intercept, list) else ftype(intercept)
         data = data.astype(ftype) * s + b
+        if "stored" in encoding:
+            encoding["stored_as"] = data.name  # the values these stored integers give (checked by readers)
     attrs = {k: v for k, v in meta.items() if k not in ("frames", "positions", "dims", "geometry")}
     attrs.update(
         spacing=tuple(geometry.spacing),

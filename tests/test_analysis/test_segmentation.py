@@ -58,3 +58,28 @@ def test_body_mask_matches_the_textbook_pipeline():
     got = seg.body_mask(hu)
     np.testing.assert_array_equal(got, reference)
     assert not got[:, 83, 50].any() and got[:, 45, 35].all()  # no table; the lung is filled
+
+
+
+def test_intensity_statistics_from_stored_integers_match_numpy(tmp_path):
+    """A volume fresh from open_volume takes the exact integer path; a changed one the general path; both match NumPy."""
+    import dask
+
+    import pacslab
+    from pacslab import examples
+    from pacslab.processing import intensity_statistics
+    from pacslab.processing.reductions import _stored
+
+    examples.write_series(examples.generate_ct_series(seed=5, n_slices=6, rows=32, columns=32), tmp_path / "in")
+    archive = pacslab.open_archive(tmp_path / "archive", create=True)
+    archive.ingest(tmp_path / "in", progress=False)
+    volume = archive.open_volume(archive.series().SeriesInstanceUID.iloc[0], chunks={0: 4})
+    shifted = volume.copy(data=volume.data + 7.5)  # keeps xarray's encoding, not the values it describes
+    assert _stored(volume) is not None and _stored(shifted) is None
+    for v in (volume, shifted):
+        (stats,) = dask.compute(intensity_statistics(v))
+        values = v.values.astype(np.float64)
+        assert stats["count"] == values.size
+        for name, expected in [("mean", values.mean()), ("std", values.std()), ("min", values.min()),
+                               ("max", values.max()), ("sum", values.sum()), ("energy", (values**2).sum())]:  # fmt: skip
+            assert float(stats[name]) == pytest.approx(expected, rel=1e-9), name
