@@ -19,6 +19,7 @@ import logging
 from pacslab.archive import Archive, VerifyReport, open_archive
 from pacslab.config import config
 from pacslab.errors import PacslabError
+from pacslab.export import ExportReport
 from pacslab.ingest import IngestReport
 from pacslab.volumes import VolumeGeometry
 
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Archive",
+    "ExportReport",
     "IngestReport",
     "PacslabError",
     "VerifyReport",

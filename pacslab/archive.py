@@ -7,9 +7,8 @@ import datetime as _dt
 import io
 import logging
 import os
-import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pydicom
@@ -30,12 +29,14 @@ from pacslab.storage._originals import sha256_hex
 from pacslab.volumes._pixelref import PixelRef, PixelSource
 from pacslab.volumes.store import open_volume_group, read_volume
 
+if TYPE_CHECKING:
+    from pacslab.export import ExportReport
+
 __all__ = ["Archive", "VerifyReport", "open_archive"]
 
 logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "pacslab.yaml"
-_UID_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)*")
 FORMAT_VERSION = 1
 
 
@@ -385,26 +386,118 @@ class Archive:
         }[level]
         return self.catalog.instance_keys(**{key: uid})
 
-    def export(self, uid: str, directory: str | os.PathLike[str]) -> list[str]:
-        """Copy the original files of a study, series or instance to *directory*.
+    def export(
+        self,
+        uids: str | Iterable[str] | pd.DataFrame | pd.Series,
+        destination: str | os.PathLike[str],
+        *,
+        format: str | None = None,
+        deidentify: bool | str = False,
+        options: Iterable[str] = (),
+        allow_burned_in: bool = False,
+    ) -> ExportReport:
+        """Export studies, series or instances to a local folder or zip file, as DICOM, NIfTI or OME-Zarr.
 
-        Files are named ``<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm``.
+        Parameters
+        ----------
+        uids : str, iterable of str, or DataFrame
+            StudyInstanceUIDs, SeriesInstanceUIDs and SOPInstanceUIDs, or a cohort from
+            :meth:`series` (its SOPInstanceUID, SeriesInstanceUID or StudyInstanceUID column,
+            the first present).
+        destination : path
+            A folder (created when missing), or for ``format="zip"`` a zip file that does
+            not exist yet. Never a place inside the archive.
+        format : {"dicom", "zip", "nifti", "ome-zarr"}, optional
+            ``dicom``: the files as ``STUDY/SERIES/SOP.dcm``, originals byte for byte.
+            ``zip``: the same layout in a zip file, which appears only once complete.
+            ``nifti``: one ``STUDY/SERIES.nii.gz`` per volume (``SERIES_stackN`` for further
+            stacks), with the RAS affine and values in modality units (HU for CT).
+            ``ome-zarr``: a copy of each volume as ``STUDY/SERIES.ome.zarr`` (NGFF 0.5).
+            By default ``zip`` when *destination* ends in ``.zip``, else ``dicom``.
+        deidentify : bool or str
+            Apply the PS3.15 Basic Profile (:mod:`pacslab.anonymize`) in this project
+            (``True``: project ``"default"``). Names then come from the replaced UIDs, the
+            originals never leave, and the way back is kept for administrators.
+        options : iterable of str
+            PS3.15 options, e.g. ``"retain-longitudinal-modified-dates"`` (with *deidentify*).
+        allow_burned_in : bool
+            De-identified exports hold back images that may show identifying text in their
+            pixels (and, for NIfTI and OME-Zarr, their whole series) unless this is True.
+
+        Returns
+        -------
+        ExportReport
+            Files (or zip members) written, and what was held back and why; iterating over
+            it gives the paths written.
+
+        Raises
+        ------
+        ExportError
+            A bad destination, format, option, or a UID that is not in the archive.
+
+        Examples
+        --------
+        >>> archive.export(study_uid, "out/")  # doctest: +SKIP
+        >>> archive.export(archive.series(Modality="CT"), "ct.zip", deidentify="trial-7")  # doctest: +SKIP
+        >>> archive.export(series_uid, "nifti/", format="nifti")  # doctest: +SKIP
+
+        .. versionchanged:: 0.1
+           Several UIDs or a cohort, zip, NIfTI and OME-Zarr, de-identification; returns an ExportReport.
         """
-        out = []
-        source = PixelSource(self.fs, self.root)
-        for row in self._instance_rows(uid):
-            for key in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
-                if not _UID_PATTERN.fullmatch(str(row[key])):  # ingest refuses these; never trust a path part
-                    raise StorageError(f"Refusing to export {row[key]!r}: it is not a valid UID.")
-            path = os.path.join(
-                os.fspath(directory), row["StudyInstanceUID"], row["SeriesInstanceUID"], row["SOPInstanceUID"] + ".dcm"
-            )
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as fh:
-                fh.write(self._read_original(row, verify=True, source=source))
-            out.append(path)
-        self.catalog.audit("export", service="files", uids=[uid], count=len(out), detail=os.fspath(directory))
-        return out
+        from pacslab.export import export
+
+        return export(self, uids, destination, format=format, deidentify=deidentify, options=options,
+                      allow_burned_in=allow_burned_in)  # fmt: skip
+
+    def send(
+        self,
+        uids: str | Iterable[str] | pd.DataFrame | pd.Series,
+        remote: Any,
+        *,
+        deidentify: bool | str = False,
+        options: Iterable[str] = (),
+        allow_burned_in: bool = False,
+        token: str | None = None,
+        calling_ae_title: str | None = None,
+    ) -> ExportReport:
+        """Send studies, series or instances to a remote AE (C-STORE) or a DICOMweb server (STOW-RS).
+
+        Parameters
+        ----------
+        uids : str, iterable of str, or DataFrame
+            As for :meth:`export`.
+        remote : str, RemoteAE or tuple
+            ``"AET@host:port"``, the name of a remote in ``dimse.remotes``, a
+            :class:`~pacslab.dimse.RemoteAE`, or a DICOMweb base URL
+            (``"https://pacs.example/dicom-web"``: instances are POSTed to ``…/studies``).
+        deidentify, options, allow_burned_in
+            As for :meth:`export`. Plain sends carry the originals byte for byte.
+        token : str, optional
+            Bearer token for the DICOMweb server.
+        calling_ae_title : str, optional
+            Our AE title for C-STORE (``dimse.ae-title``).
+
+        Returns
+        -------
+        ExportReport
+            ``written`` holds the SOPInstanceUIDs the remote stored, ``failures`` the others.
+
+        Raises
+        ------
+        RemoteError
+            The remote cannot be reached or refuses the association or the token.
+        ExportError
+            A bad option, URL, or a UID that is not in the archive.
+
+        Examples
+        --------
+        >>> archive.send(study_uid, "ORTHANC@127.0.0.1:4242")  # doctest: +SKIP
+        >>> archive.send(cohort, "https://pacs.example/dicom-web", token=token, deidentify="trial-7")  # doctest: +SKIP
+        """
+        from pacslab.export import send
+
+        return send(self, uids, remote, deidentify=deidentify, options=options, allow_burned_in=allow_burned_in,
+                    token=token, calling_ae_title=calling_ae_title)  # fmt: skip
 
     # -- volumes --------------------------------------------------------------------------
     def volumes(self, series_instance_uid: str | None = None) -> pd.DataFrame:
