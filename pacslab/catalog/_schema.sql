@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS series (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_series_study ON series (StudyInstanceUID);
+-- ModalitiesInStudy matching looks up (study, modality) pairs: without this it scans every series of the modality
+CREATE INDEX IF NOT EXISTS ix_series_study_modality ON series (StudyInstanceUID, Modality);
 CREATE INDEX IF NOT EXISTS ix_series_modality ON series (Modality);
 CREATE INDEX IF NOT EXISTS ix_series_state ON series (volume_state);
 CREATE INDEX IF NOT EXISTS ix_series_updated ON series (updated_at);

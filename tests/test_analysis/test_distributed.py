@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,71 +10,16 @@ from pathlib import Path
 import pytest
 
 from pacslab import analysis
+from pacslab.testing.cluster import DaskCluster
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (pacslab[analysis])")
-
-#: ``dask scheduler`` and ``dask worker`` of this interpreter's environment
-DASK = [sys.executable, "-m", "dask", "scheduler"]
-WORKER = [sys.executable, "-m", "dask", "worker"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, killed in teardown."""
-    logs = tmp_path_factory.mktemp("cluster")
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
-    procs = [
-        subprocess.Popen(
-            [*DASK, "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            stdout=open(logs / "scheduler.log", "w"),
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    ]
-    try:
-        for n in range(2):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        *WORKER,
-                        address,
-                        "--nworkers",
-                        "1",
-                        "--nthreads",
-                        "1",
-                        "--host",
-                        "127.0.0.1",
-                        "--no-dashboard",
-                        "--name",
-                        f"w{n}",
-                        "--local-directory",
-                        str(logs / f"w{n}"),
-                    ],
-                    stdout=open(logs / f"worker{n}.log", "w"),
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-            )
-        with distributed.Client(address, timeout=30) as client:
-            client.wait_for_workers(2, timeout=60)
-        yield address
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in reversed(procs):
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1, stopped in teardown."""
+    with DaskCluster(tmp_path_factory.mktemp("cluster"), n_workers=2) as running:
+        yield running.address
 
 
 def _values(result):
