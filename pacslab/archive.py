@@ -198,6 +198,7 @@ class Archive:
         *,
         progress: bool = True,
         build_volumes: bool | None = None,
+        scheduler: Any = None,
     ) -> IngestReport:
         """Ingest DICOM files, folders (recursively) and zip files.
 
@@ -208,6 +209,11 @@ class Archive:
             Show a progress bar.
         build_volumes : bool, optional
             Build the volumes of new image series at the end (``ingest.build-volumes``).
+        scheduler : str or distributed.Client, optional
+            Where files are parsed, hashed, compressed and volumes written: this machine's
+            worker processes by default (``ingest.scheduler``), or a dask.distributed cluster
+            by address (``"tcp://host:8786"``) or Client. Its workers must reach the files and
+            the archive's storage by the same paths or URLs; the catalog is written here.
 
         Returns
         -------
@@ -217,7 +223,7 @@ class Archive:
         """
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
-        return ingest_paths(self, paths, progress=progress, build_volumes=build_volumes)
+        return ingest_paths(self, paths, progress=progress, build_volumes=build_volumes, scheduler=scheduler)
 
     def ingest_bytes(self, data: bytes, *, source: str = "bytes") -> str:
         """Ingest one instance given as bytes; returns ``"new"``, ``"duplicate"``, ``"conflict"`` or ``"rejected"``."""

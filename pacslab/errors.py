@@ -12,6 +12,9 @@ __all__ = [
     "ArchiveNotFoundError",
     "CatalogError",
     "ConflictError",
+    "DecryptionError",
+    "EncryptionError",
+    "EncryptionKeyError",
     "GeometryError",
     "InvalidDicomInputError",
     "NonconformantDataWarning",
@@ -77,6 +80,18 @@ class ConflictError(CatalogError):
 
 class StorageError(PacslabError, OSError):
     """Reading or writing the archive's storage failed, or content does not match its hash."""
+
+
+class EncryptionError(PacslabError):
+    """Encrypted originals cannot be read or written (see :mod:`pacslab.storage._crypto`)."""
+
+
+class EncryptionKeyError(EncryptionError, PermissionError):
+    """The key of an encrypted archive is not configured, cannot be read, or is not the archive's key."""
+
+
+class DecryptionError(EncryptionError, StorageError):
+    """An encrypted original fails authentication: altered, damaged, or sealed under another key."""
 
 
 class AccessDeniedError(PacslabError, PermissionError):

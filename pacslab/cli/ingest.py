@@ -24,6 +24,11 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
         action="store_true",
         help="do not build volumes now (later: pacslab verify --repair)",
     )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="a dask.distributed scheduler address (tcp://host:8786) to do the work on (ingest.scheduler)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
@@ -39,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"watching {', '.join(args.paths)} (Ctrl-C to stop)", file=sys.stderr)
         report = archive.watch(args.paths, progress=progress)
     else:
-        report = archive.ingest(args.paths, progress=progress, build_volumes=not args.no_volumes)
+        report = archive.ingest(
+            args.paths, progress=progress, build_volumes=not args.no_volumes, scheduler=args.scheduler
+        )
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:

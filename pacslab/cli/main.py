@@ -31,6 +31,7 @@ SUBCOMMANDS = (
     "deidentify",
     "analyze",
     "token",
+    "key",
 )
 
 

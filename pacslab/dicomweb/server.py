@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures as cf
 import logging
+import os
 import socket
+import ssl
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,6 +17,7 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
+from pacslab.config import get as config_get
 from pacslab.dicomweb.auth import RoleValues, TokenStore
 from pacslab.dicomweb.handlers import DicomwebContext, make_handlers
 from pacslab.dicomweb.service import DicomwebService
@@ -22,9 +25,47 @@ from pacslab.dicomweb.service import DicomwebService
 if TYPE_CHECKING:
     from pacslab.archive import Archive
 
-__all__ = ["DicomwebServer"]
+__all__ = ["DicomwebServer", "server_ssl_context"]
 
 logger = logging.getLogger(__name__)
+
+
+def server_ssl_context(certificate: str | None, private_key: str | None) -> ssl.SSLContext | None:
+    """The TLS context of an HTTPS server, or None for plain HTTP.
+
+    Parameters
+    ----------
+    certificate, private_key : str or None
+        PEM files: the server's certificate chain and its private key (``dicomweb.tls.certificate``
+        and ``dicomweb.tls.private-key`` when None). Both, or neither.
+
+    Raises
+    ------
+    ValueError
+        Only one of them is given, a file is missing, or they do not form a key pair.
+    """
+    certificate = config_get("dicomweb.tls.certificate", certificate)  # type: ignore[assignment]
+    private_key = config_get("dicomweb.tls.private-key", private_key)  # type: ignore[assignment]
+    if not certificate and not private_key:
+        return None
+    if not certificate or not private_key:
+        raise ValueError(
+            "HTTPS needs both a certificate and its private key (dicomweb.tls.certificate and "
+            "dicomweb.tls.private-key, or --http-tls-cert and --http-tls-key); only one was given."
+        )
+    for what, path in (("certificate", certificate), ("private key", private_key)):
+        if not os.path.isfile(str(path)):
+            raise ValueError(f"The HTTPS {what} file {str(path)!r} does not exist.")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(certificate), str(private_key))
+    except ssl.SSLError as exc:
+        raise ValueError(
+            f"The HTTPS certificate {str(certificate)!r} and private key {str(private_key)!r} cannot be used "
+            f"together ({exc.reason or exc}): give a PEM certificate chain and the key it was issued for."
+        ) from exc
+    return context
 
 
 class DicomwebServer:
@@ -64,6 +105,12 @@ class DicomwebServer:
         (instances stored over STOW-RS leave them pending); None never does.
     public_url : str, optional
         The service root as clients see it (behind a proxy), for RetrieveURL and BulkDataURI values.
+    tls_certificate, tls_private_key : str, optional
+        Serve HTTPS with this PEM certificate chain and private key (``dicomweb.tls.certificate``,
+        ``dicomweb.tls.private-key``); plain HTTP without them. Clients authenticate with their
+        bearer token, not with a certificate.
+
+        .. versionadded:: 0.1
 
     Examples
     --------
@@ -89,11 +136,14 @@ class DicomwebServer:
         workers: int = 4,
         stable_delay: float | None = 10.0,
         public_url: str | None = None,
+        tls_certificate: str | None = None,
+        tls_private_key: str | None = None,
     ) -> None:
         if isinstance(cors_origins, str):
             raise ValueError(f"cors_origins must be a sequence of origins, not the string {cors_origins!r}.")
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers!r}.")
+        self.ssl_context = server_ssl_context(tls_certificate, tls_private_key)
         self.archive = archive
         self.host = host or "127.0.0.1"
         self.port = 8080 if port is None else int(port)
@@ -120,9 +170,10 @@ class DicomwebServer:
 
     @property
     def url(self) -> str:
-        """The service root URL, e.g. ``http://127.0.0.1:8080/dicom-web``."""
+        """The service root URL, e.g. ``http://127.0.0.1:8080/dicom-web`` (``https://`` with TLS)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.prefix}"
+        scheme = "http" if self.ssl_context is None else "https"
+        return f"{scheme}://{host}:{self.port}{self.prefix}"
 
     def application(self) -> tornado.web.Application:
         """The tornado application (every DICOMweb route under :attr:`prefix`)."""
@@ -146,7 +197,11 @@ class DicomwebServer:
         asyncio.set_event_loop(asyncio.new_event_loop())
         self._loop = tornado.ioloop.IOLoop.current()
         self._http = tornado.httpserver.HTTPServer(
-            self.application(), max_body_size=2**62, idle_connection_timeout=300, xheaders=False
+            self.application(),
+            max_body_size=2**62,
+            idle_connection_timeout=300,
+            xheaders=False,
+            ssl_options=self.ssl_context,
         )
         self._http.add_sockets(sockets)
         if self.stable_delay is not None:

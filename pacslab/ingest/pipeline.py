@@ -11,6 +11,7 @@ adopts). Volumes are built afterwards, one series per task.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from tqdm.auto import tqdm
 
 from pacslab.config import config
+from pacslab.errors import EncryptionKeyError
 from pacslab.ingest._prepare import Rejection, prepare_instance
 from pacslab.ingest.report import IngestReport
 from pacslab.ingest.scan import Source, absolute, list_sources
@@ -58,9 +60,14 @@ def _store(root_url: str) -> OriginalStore:
     return _STORES[root_url]
 
 
+#: Bytes of the input's name kept in a quarantine file name (its ".reason.txt" names the input whole).
+_QUARANTINE_NAME_MAX = 120
+
+
 def quarantine(store: OriginalStore, name: str, data: bytes, reason: str, sha256: str | None) -> str:
     """Copy a rejected file to ``quarantine/`` with a ``.reason.txt`` beside it; return its key."""
     base = os.path.basename(name.replace(":", "/")) or "unnamed"
+    base = os.fsdecode(os.fsencode(base)[-_QUARANTINE_NAME_MAX:])  # a name near the 255-byte limit must not fail it
     key = f"quarantine/{(sha256 or 'nohash')[:16]}-{base}"
     root = store.root.rsplit("/originals", 1)[0]
     write_atomic(store.fs, join(root, key), data)
@@ -71,6 +78,8 @@ def quarantine(store: OriginalStore, name: str, data: bytes, reason: str, sha256
 def _prepare_one(store: OriginalStore, name: str, data: bytes) -> InstanceRecord | Rejection:
     try:
         result = prepare_instance(data, name, store)
+    except EncryptionKeyError:
+        raise  # no key for an encrypted archive: the archive's problem, not the file's
     except Exception as exc:  # noqa: BLE001 - one bad file never stops a batch
         logger.exception("unexpected failure preparing %s", name)
         result = Rejection(name, f"internal error while archiving ({type(exc).__name__}: {exc})")
@@ -117,13 +126,61 @@ def _executor(root_url: str, n_tasks: int) -> cf.Executor | None:
     else:  # a kernel or a server with threads: fork is unsafe there
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["pacslab.ingest.pipeline", "pacslab.volumes.builder"])
-    return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+    settings = {section: config.get(section) for section in _WORKER_SECTIONS}
+    return cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,))
 
 
-def _init_worker() -> None:
-    """One Blosc thread per worker: the workers already use every core."""
+#: Config sections workers read (forkserver workers do not inherit ``config.set``: they get them at start).
+_WORKER_SECTIONS = ("storage", "volumes")
+
+
+@contextlib.contextmanager
+def _open_executor(root_url: str, n_tasks: int, scheduler: Any = None) -> Iterator[cf.Executor | None]:
+    """Where the per-file work runs: local worker processes, or a dask.distributed cluster.
+
+    *scheduler* (or ``ingest.scheduler``): None for this machine's worker processes; a
+    scheduler address (``tcp://host:8786``) or a :class:`distributed.Client` to run the
+    parsing, hashing, compression and volume writing on that cluster's workers, which must
+    reach the archive's storage (a shared path, or an object-store URL) and the input files
+    by the same paths. The catalog is written here, by the caller, as with local workers.
+    """
+    spec = config.get("ingest.scheduler") if scheduler is None else scheduler
+    if spec in (None, "", "processes", "local"):
+        executor = _executor(root_url, n_tasks)
+        try:
+            yield executor
+        finally:
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+        return
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - distributed is in the analysis extra
+        raise ImportError(f"Ingesting on {spec!r} needs dask.distributed: pip install 'pacslab[analysis]'.") from exc
+    if isinstance(spec, str) and "://" not in spec and ":" not in spec:
+        raise ValueError(
+            f"Unknown ingest scheduler {spec!r} (ingest.scheduler): expected 'processes', a dask scheduler "
+            "address such as 'tcp://127.0.0.1:8786', or a distributed.Client."
+        )
+    client = spec if isinstance(spec, Client) else Client(spec, timeout=int(config.get("analysis.connect-timeout")))
+    try:
+        workers = sum(client.nthreads().values())
+        logger.info("ingesting on the dask cluster %s (%d worker threads)", client.scheduler.address, workers)
+        executor = client.get_executor(pure=False)
+        try:
+            yield executor
+        finally:
+            executor.shutdown(wait=True)
+    finally:
+        if client is not spec:
+            client.close()
+
+
+def _init_worker(settings: dict[str, Any]) -> None:
+    """The caller's storage and volume settings (the encryption key too); one Blosc thread per worker."""
     from numcodecs import blosc
 
+    config.update(settings)
     blosc.set_nthreads(1)
 
 
@@ -159,6 +216,7 @@ def ingest_paths(
     progress: bool = True,
     build_volumes: bool | None = None,
     source_prefix: str = "",
+    scheduler: Any = None,
 ) -> IngestReport:
     """Ingest files, folders and zip files into *archive* (see :meth:`Archive.ingest`)."""
     start = time.perf_counter()
@@ -166,14 +224,10 @@ def ingest_paths(
     sources, missing = list_sources(absolute(paths))
     for path, reason in missing:
         report.rejected.append((path, reason))
-    executor = _executor(archive.url, len(sources) // INLINE_LIMIT + 1)
-    try:
+    with _open_executor(archive.url, len(sources) // INLINE_LIMIT + 1, scheduler) as executor:
         ingest_sources(archive, sources, report, executor=executor, progress=progress)
         if build_volumes if build_volumes is not None else config.get("ingest.build-volumes"):
             build_pending_volumes(archive, executor=executor, progress=progress, report=report)
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
     report.seconds = time.perf_counter() - start
     archive.catalog.audit(
         "ingest",

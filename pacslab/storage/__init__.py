@@ -1,7 +1,8 @@
-"""Where the archive keeps its bytes: the originals, through fsspec."""
+"""Where the archive keeps its bytes: the originals, through fsspec (encrypted at rest when configured)."""
 
 from __future__ import annotations
 
+from pacslab.storage._crypto import Encryption, EncryptionKey, read_key_file, write_key_file
 from pacslab.storage._fs import is_local, join, open_filesystem, write_atomic
 from pacslab.storage._originals import (
     WHOLE_FILE_CODECS,
@@ -16,6 +17,8 @@ from pacslab.storage._originals import (
 __all__ = [
     "WHOLE_FILE_CODECS",
     "Codec",
+    "Encryption",
+    "EncryptionKey",
     "OriginalStore",
     "check_sha256",
     "decode_blob",
@@ -23,6 +26,8 @@ __all__ = [
     "is_local",
     "join",
     "open_filesystem",
+    "read_key_file",
     "sha256_hex",
     "write_atomic",
+    "write_key_file",
 ]

@@ -8,23 +8,35 @@ the pixel data itself lives once, in the series' volume; see
 :mod:`pacslab.volumes._pixelref`). The codec only changes how bytes rest on disk:
 reading an original always gives the file exactly as received, checked against
 its hash on demand.
+
+In an encrypted archive (:mod:`pacslab.storage._crypto`) every blob is the codec's
+output sealed in an AES-256-GCM envelope, and ``pxr`` is never used: the whole
+original stays in the (encrypted) originals store, since the volumes are not
+encrypted by pacslab.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import os
+from typing import Any
 
 import fsspec
 import numpy as np
+import yaml
 import zstandard
 from numcodecs import Blosc
 
 from pacslab.config import config
 from pacslab.errors import StorageError
+from pacslab.storage._crypto import Encryption, key_to_encrypt
 from pacslab.storage._fs import is_local, join, write_atomic
 
 __all__ = ["Codec", "OriginalStore", "decode_blob", "encode_blob"]
+
+#: The archive's settings file, at its root (where an encrypted archive names its key).
+SETTINGS_NAME = "pacslab.yaml"
 
 
 class Codec(enum.StrEnum):
@@ -98,16 +110,80 @@ def check_sha256(data: bytes, sha256: str, key: str) -> None:
 class OriginalStore:
     """Content-addressed store of original DICOM files on an fsspec filesystem.
 
+    Every read and write of an original goes through this class, which is also where
+    an encrypted archive's blobs are sealed and opened.
+
     Parameters
     ----------
     fs : fsspec.AbstractFileSystem
     root : str
-        The archive root inside *fs*; originals go under ``<root>/originals``.
+        The archive root inside *fs*; originals go under ``<root>/originals``. Whether
+        they are encrypted is read from ``<root>/pacslab.yaml``.
     """
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
         self.fs = fs
         self.root = join(root, "originals")
+        self._archive_root = root
+        self.encryption = Encryption.from_settings(self._settings(), archive=root)
+
+    def _settings(self) -> dict[str, Any]:
+        try:
+            return yaml.safe_load(self.fs.cat_file(join(self._archive_root, SETTINGS_NAME))) or {}
+        except FileNotFoundError:
+            return {}
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether originals rest encrypted (then pixel data never moves out into volumes: no ``pxr``)."""
+        return self.encryption is not None
+
+    def enable_encryption(self, *, key_file: str | None = None) -> str:
+        """Encrypt every original of this archive from now on; it must hold none yet.
+
+        The key's id (and *key_file*, when given) is recorded in the archive's ``pacslab.yaml``;
+        the key itself never is.
+
+        Parameters
+        ----------
+        key_file : str, optional
+            The key file (``pacslab key create FILE`` makes one); outside the archive. By default
+            the configured key (``storage.encryption-key`` or ``storage.encryption-key-file``),
+            which then has to be configured wherever the archive is used.
+
+        Returns
+        -------
+        str
+            The key id.
+
+        Raises
+        ------
+        EncryptionKeyError
+            No key given or configured, or the key file lies inside the archive.
+        StorageError
+            The archive already holds originals (they would stay in clear).
+        """
+        if self.iter_keys():
+            raise StorageError(
+                f"The archive {self._archive_root!r} already holds originals, which would stay unencrypted: "
+                "enable encryption on a new archive (`pacslab init ROOT --encrypt`) and ingest into it."
+            )
+        key = key_to_encrypt(key_file, archive=self._archive_root if is_local(self.fs) else None)
+        settings = self._settings()
+        storage = dict(settings.get("storage") or {})
+        storage["encryption-key-id"] = key.key_id
+        if key_file is not None:
+            storage["encryption-key-file"] = os.path.abspath(os.path.expanduser(key_file))
+        settings["storage"] = storage
+        write_atomic(self.fs, join(self._archive_root, SETTINGS_NAME), yaml.safe_dump(settings).encode())
+        self.encryption = Encryption.from_settings(settings, archive=self._archive_root)
+        return key.key_id
+
+    def _write(self, key: str, payload: bytes) -> int:
+        """Write a codec's output as blob *key* (sealed when encrypted); returns the bytes on disk."""
+        blob = payload if self.encryption is None else self.encryption.seal(payload, name=key)
+        write_atomic(self.fs, self.path(key), blob)
+        return len(blob)
 
     def key(self, sha256: str, codec: Codec | str) -> str:
         """The storage key (relative to the archive root) of a blob."""
@@ -140,10 +216,11 @@ class OriginalStore:
         found = self._existing_whole_file(sha256)
         if found is not None:
             return found
+        # deferring only pays when the pixel data may move into the volume, never when encrypted
+        defer = defer and not self.encrypted
         codec, payload = (Codec.RAW, data) if defer else encode_blob(data, itemsize=itemsize)
         key = self.key(sha256, codec)
-        write_atomic(self.fs, self.path(key), payload)
-        return key, codec, len(payload)
+        return key, codec, self._write(key, payload)
 
     def _existing_whole_file(self, sha256: str) -> tuple[str, Codec, int] | None:
         """The whole-file blob stored for *sha256*, if any, with its size.
@@ -175,16 +252,25 @@ class OriginalStore:
         """Store *data* compressed (when that saves space), whatever is stored for it already."""
         codec, payload = encode_blob(data, itemsize=itemsize)
         key = self.key(sha256, codec)
-        if not self.fs.exists(self.path(key)):
-            write_atomic(self.fs, self.path(key), payload)
-        return key, codec, len(payload)
+        if self.fs.exists(self.path(key)):
+            return key, codec, int(self.fs.size(self.path(key)))
+        return key, codec, self._write(key, payload)
 
     def put_head(self, head: bytes, sha256: str) -> tuple[str, int]:
-        """Store the bytes before the pixel data of a file whose pixels live in a volume."""
+        """Store the bytes before the pixel data of a file whose pixels live in a volume.
+
+        Raises
+        ------
+        StorageError
+            The archive is encrypted: its pixel data must not rest in the (unencrypted) volumes only.
+        """
+        if self.encrypted:
+            raise StorageError(
+                f"The original {sha256} cannot keep its pixel data in a volume: the archive is encrypted."
+            )
         payload = zstandard.ZstdCompressor(level=int(config.get("storage.zstd-level"))).compress(head)
         key = self.key(sha256, Codec.PIXEL_REF)
-        write_atomic(self.fs, self.path(key), payload)
-        return key, len(payload)
+        return key, self._write(key, payload)
 
     def read_payload(self, key: str) -> bytes:
         """The decoded blob behind *key*: the whole file, or for ``pxr`` the bytes before its pixel data."""
@@ -193,6 +279,8 @@ class OriginalStore:
             payload = self.fs.cat_file(self.path(key))
         except FileNotFoundError as exc:
             raise StorageError(f"The original {key!r} is missing from the archive storage.") from exc
+        if self.encryption is not None:
+            payload = self.encryption.open(payload, name=key)
         try:
             return decode_blob(codec, payload)
         except Exception as exc:  # noqa: BLE001 - any codec failure means damaged storage

@@ -94,7 +94,8 @@ class _PixelCache:
         pixels = ds.pixel_array
         if int(ds.get("NumberOfFrames", 1) or 1) == 1:
             pixels = pixels[np.newaxis]
-        head = _head_if_referenceable(ds, data, pixels, row)
+        # an encrypted archive keeps whole originals: the volumes are not encrypted
+        head = None if self.store.encrypted else _head_if_referenceable(ds, data, pixels, row)
         if head is not None:
             self.heads[sop_instance_uid] = (head, pixels.dtype.newbyteorder("<").str)
         elif row["stored_codec"] in (Codec.RAW.value, Codec.PIXEL_REF.value) and sop_instance_uid not in self.whole:

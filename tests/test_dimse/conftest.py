@@ -32,23 +32,8 @@ def server(tmp_path: Path) -> Iterator[DicomServer]:
 
 @pytest.fixture(scope="session")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A throw-away CA, and server and client certificates it signed (made with the openssl CLI)."""
-    import shutil
-    import subprocess
+    """A throw-away CA, and server and client certificates it signed (:func:`pacslab.testing.tls.write_test_pki`)."""
+    pytest.importorskip("cryptography")
+    from pacslab.testing.tls import write_test_pki
 
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    d = tmp_path_factory.mktemp("tls")
-
-    def run(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
-
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-        "-subj", "/CN=pacslab test CA")  # fmt: skip
-    for name in ("server", "client"):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-            "-subj", f"/CN={name}", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost")  # fmt: skip
-        (d / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")  # fmt: skip
-    return {p.name: str(p) for p in d.iterdir()}
+    return write_test_pki(tmp_path_factory.mktemp("tls"))
