@@ -31,6 +31,7 @@ from pacslab.dicomweb.service import (
     Request,
     Response,
     status_for,
+    warning_header,
 )
 
 __all__ = ["DicomwebContext", "DicomwebHandler", "DicomwebMixin", "make_handlers"]
@@ -194,8 +195,7 @@ class DicomwebMixin:
         handler: Any = self
         handler.set_status(status)
         handler.set_header("Content-Type", "application/json")
-        text = message.replace('"', "'").replace("\r", " ").replace("\n", " ")[:1000]
-        handler.set_header("Warning", f'299 pacslab: "{text}"')
+        handler.set_header("Warning", warning_header(message))
         handler.finish(json.dumps({"status": status, "message": message}))
 
     async def _audit(self, principal: Principal | None, entry: AuditEntry) -> None:

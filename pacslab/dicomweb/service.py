@@ -24,6 +24,7 @@ import dataclasses
 import io
 import json
 import logging
+import re
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,7 @@ __all__ = [
     "Response",
     "status_for",
     "UnsupportedMediaTypeError",
+    "warning_header",
 ]
 
 logger = logging.getLogger(__name__)
@@ -144,6 +146,9 @@ class PayloadTooLargeError(DicomwebError, ValueError):
     status = 413
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def status_for(exc: BaseException) -> int:
     """The HTTP status of an exception: the one place errors become statuses."""
     if isinstance(exc, DicomwebError):
@@ -157,6 +162,23 @@ def status_for(exc: BaseException) -> int:
     if isinstance(exc, InvalidDicomInputError | CatalogError | ValueError):
         return 400
     return 500
+
+
+def warning_header(text: str) -> str:
+    r"""A ``Warning`` header value (code 299, RFC 9111 5.5) carrying *text*, safe to send in HTTP.
+
+    Reasons quote what the client sent (a query parameter, a UID from a rejected file), which
+    may hold quotes, control characters or non-ASCII text that HTTP headers cannot carry: quotes
+    become apostrophes, control characters spaces, other characters ``\x..``/``\u....`` escapes,
+    and the text is cut to 1000 characters.
+
+    Examples
+    --------
+    >>> print(warning_header('viewport="0,0" is out of range (1–8192)\n'))
+    299 pacslab: "viewport='0,0' is out of range (1\u20138192) "
+    """
+    text = _CONTROL.sub(" ", text.replace('"', "'")).encode("ascii", "backslashreplace").decode("ascii")
+    return f'299 pacslab: "{text[:1000]}"'
 
 
 # -- request / response -------------------------------------------------------------------
@@ -627,8 +649,7 @@ class DicomwebService:
                            detail="; ".join(reasons)[:2000] or None)  # fmt: skip
         response = _json_response(body, status=status, audit=audit)
         if reasons:
-            text = "; ".join(reasons).replace('"', "'").replace("\r", " ").replace("\n", " ")[:1000]
-            response.headers["Warning"] = f'299 pacslab: "{text}"'
+            response.headers["Warning"] = warning_header("; ".join(reasons))
         return response
 
     # -- DELETE -------------------------------------------------------------------------------

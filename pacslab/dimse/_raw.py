@@ -6,11 +6,16 @@ and VRs. An archive must send back the bytes it received, so archived instances
 travel as :class:`EncodedInstance` — a :class:`pydicom.Dataset` that carries only
 what pynetdicom needs to pick a presentation context, plus the encoded dataset.
 
-The one hook: :func:`install` wraps ``pynetdicom.association.encode`` so that an
+:func:`install` wraps ``pynetdicom.association.encode`` so that an
 ``EncodedInstance`` yields its own bytes when the negotiated transfer syntax is the
 one it was received in, and is decoded and re-encoded by pydicom (as pynetdicom
 would) only when the peer accepted a different uncompressed syntax. Every other
 dataset goes through pynetdicom's ``encode`` unchanged.
+
+It also makes a message with an empty data set complete on the wire (see
+:func:`_encode_msg`): pynetdicom announces a data set but sends no fragment of it, and
+the peer waits for it forever — the sender of an empty ``EncodedInstance`` got no C-STORE
+response, only its DIMSE timeout.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import io
 import logging
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pydicom
@@ -170,11 +175,47 @@ def _encode(ds: Dataset, is_implicit_vr: bool, is_little_endian: bool, deflated:
     return _ORIGINAL_ENCODE(ds, is_implicit_vr, is_little_endian, deflated)
 
 
-def install() -> None:
-    """Route :class:`EncodedInstance` datasets around pynetdicom's re-encoding (idempotent)."""
-    global _ORIGINAL_ENCODE
-    from pynetdicom import association
+_ORIGINAL_ENCODE_MSG: Callable[..., Iterator[Any]] | None = None
 
+
+def _encode_msg(message: Any, context_id: int, max_pdu_length: int) -> Iterator[Any]:
+    """``DIMSEMessage.encode_msg`` that sends the last (empty) fragment of an empty data set.
+
+    pynetdicom sets *Command Data Set Type* to "present" for any data set it is given — also
+    an empty one (``if BytesIO():`` is true) — but yields data set fragments only for
+    non-empty bytes. The peer then waits for a data set that never comes, and the request is
+    never answered. An empty last fragment (PS3.8 E.2, control header ``0b10``) completes
+    the message, so the peer can answer it (a C-STORE SCP with a failure: nothing to store).
+    """
+    from pynetdicom.pdu_primitives import P_DATA
+
+    assert _ORIGINAL_ENCODE_MSG is not None
+    yield from _ORIGINAL_ENCODE_MSG(message, context_id, max_pdu_length)
+    data_set = message.data_set
+    if (
+        message.command_set.CommandDataSetType != 0x0101
+        and getattr(message, "_data_set_path", None) is None
+        and data_set is not None
+        and not data_set.getvalue()
+    ):
+        last = P_DATA()
+        last.presentation_data_value_list.append((context_id, b"\x02"))
+        yield last
+
+
+def install() -> None:
+    """Route :class:`EncodedInstance` datasets around pynetdicom's re-encoding; complete empty data sets.
+
+    Idempotent: a second call changes nothing.
+    """
+    global _ORIGINAL_ENCODE, _ORIGINAL_ENCODE_MSG
+    from pynetdicom import association
+    from pynetdicom.dimse_messages import DIMSEMessage
+
+    if not getattr(DIMSEMessage.encode_msg, "__pacslab__", False):
+        _ORIGINAL_ENCODE_MSG = DIMSEMessage.encode_msg
+        _encode_msg.__pacslab__ = True  # type: ignore[attr-defined]
+        DIMSEMessage.encode_msg = _encode_msg  # type: ignore[method-assign,assignment]
     if getattr(association.encode, "__pacslab__", False):
         return
     _ORIGINAL_ENCODE = association.encode

@@ -41,6 +41,7 @@ from pydicom.filereader import read_dataset, read_partial
 from pydicom.tag import Tag
 from pydicom.uid import UID
 
+from pacslab.config import config
 from pacslab.ingest._prepare import REQUIRED_UIDS, Rejection, _validate
 from pacslab.ingest.report import IngestReport
 from pacslab.ingest.scan import Source
@@ -147,10 +148,10 @@ def _write(path: str, data: bytes, fsync: bool) -> None:
             os.close(fd)
 
 
-def _init_worker() -> None:
+def _init_worker(settings: dict[str, Any]) -> None:
     from pacslab.ingest.pipeline import _init_worker as init
 
-    init()
+    init(settings)
     try:
         os.nice(WORKER_NICE)
     except OSError:  # pragma: no cover - not allowed: run at normal priority
@@ -323,7 +324,7 @@ class Spool:
 
     # -- ingesting side ----------------------------------------------------------------------------
     def _pool(self) -> cf.Executor | None:
-        from pacslab.ingest.pipeline import _workers
+        from pacslab.ingest.pipeline import _WORKER_SECTIONS, _workers
 
         if self._executor is None:
             workers = _workers()
@@ -331,7 +332,10 @@ class Spool:
                 return None
             context = multiprocessing.get_context("forkserver")  # the server has threads: no fork
             context.set_forkserver_preload(["pacslab.ingest.pipeline", "pacslab.dimse._spool"])
-            self._executor = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker)
+            settings = {section: config.get(section) for section in _WORKER_SECTIONS}
+            self._executor = cf.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_init_worker, initargs=(settings,)
+            )
         return self._executor
 
     def _run(self) -> None:
@@ -353,8 +357,11 @@ class Spool:
                 self._first_waiting = time.monotonic() if self._queue else None
             try:
                 self._ingest(batch)
-            except Exception:  # noqa: BLE001 - the files stay spooled; try again in a moment
+            except Exception as exc:  # noqa: BLE001 - the files stay spooled; try again in a moment
                 logger.exception("archiving %d spooled instances failed; retrying", len(batch))
+                if isinstance(exc, cf.BrokenExecutor) and self._executor is not None:
+                    self._executor.shutdown(wait=False, cancel_futures=True)  # a worker died: a new pool next time
+                    self._executor = None
                 with self._cond:
                     left = [name for name in batch if name in self._outstanding]
                     self._queue.extendleft(reversed(left))

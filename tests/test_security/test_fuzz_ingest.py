@@ -1,87 +1,62 @@
-"""Hostile input: mutated DICOM files through folder ingest, C-STORE and STOW-RS.
+"""Hostile input through folder ingest: mutated DICOM files (pacslab.testing.fuzz).
 
 Invariants after every batch: nothing crashes or hangs, every input is accounted for
-(new + duplicate + conflict + rejected == inputs), ``archive.verify()`` is ok and every
-catalog instance reads back byte-identical to one of the inputs.
-
-``PACSLAB_FUZZ_EXAMPLES`` (default 10) sets the batches per path; e.g.
-``PACSLAB_FUZZ_EXAMPLES=200 pytest tests/test_security`` for a long run.
+(new + duplicate + conflict + rejected + skipped == inputs), every rejection has a reason,
+``archive.verify()`` is ok and every catalog instance reads back byte-identical to an input.
+Sizes, seed and the larger run: see the docstring of :mod:`pacslab.testing.fuzz`.
 """
 
 from __future__ import annotations
 
-import threading
+import itertools
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
-from hypothesis import given
 
 import pacslab
-from fuzz_helpers import EXAMPLES, batch, build, dataset_offset
-
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    database=None,
-    phases=(Phase.explicit, Phase.generate),  # no shrinking: a failure prints its batch
+from pacslab.testing.fuzz import (
+    assert_archive_consistent,
+    batches,
+    build_mutant,
+    fuzz_given,
+    fuzz_size,
+    run_with_timeout,
 )
 
-
-def run_with_timeout(fn, timeout: float):
-    """Run *fn* in a thread; fail when it does not return in *timeout* seconds (a hang)."""
-    out: dict = {}
-
-    def target():
-        try:
-            out["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            out["error"] = exc
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    t.join(timeout)
-    assert not t.is_alive(), f"hang: no answer in {timeout} s"
-    if "error" in out:
-        raise out["error"]
-    return out["value"]
-
-
-def check_archive(archive: pacslab.Archive, inputs: set[bytes], *, suffix_ok: bool = False) -> None:
-    report = archive.verify()
-    assert report.ok, report
-    uids = list(archive.instances()["SOPInstanceUID"]) if len(archive.instances()) else []
-    for uid in uids:
-        data = archive.read_instance(uid, verify=True)
-        if suffix_ok:  # DIMSE carries the dataset only: the archive adds a file meta
-            body = data[dataset_offset(data) :]
-            assert data in inputs or body in inputs, f"{uid} does not read back as sent"
-        else:
-            assert data in inputs, f"{uid} does not read back as ingested"
+SIZE = fuzz_size("ingest")
 
 
 @pytest.fixture(scope="module")
-def fuzz_archive(tmp_path_factory):
+def fuzz_archive(tmp_path_factory: pytest.TempPathFactory):
     a = pacslab.open_archive(tmp_path_factory.mktemp("fuzz") / "archive", create=True)
     yield a
     a.close()
 
 
-def test_fuzz_folder_ingest(fuzz_archive, tmp_path_factory):
+def test_fuzz_folder_ingest(fuzz_archive: pacslab.Archive, tmp_path_factory: pytest.TempPathFactory) -> None:
     inputs: set[bytes] = set()
-    counter = iter(range(10**9))
+    counter = itertools.count()
+    totals = {"cases": 0, "rejected": 0, "stored": 0}
 
-    @FUZZ
-    @given(batch)
+    @fuzz_given(batches(SIZE.batch), size=SIZE)
     def case(specs):
+        # Given a folder of mutated files
         folder = tmp_path_factory.mktemp("in")
-        files = [build(s) for s in specs]
-        for i, data in enumerate(files):
+        files = [build_mutant(s) for s in specs]
+        for data in files:
             (folder / f"f{next(counter):06d}.dcm").write_bytes(data)
         inputs.update(files)
+        # When it is ingested (a hang fails the test)
         report = run_with_timeout(lambda: fuzz_archive.ingest(folder, progress=False, build_volumes=False), 120)
-        assert report.new + report.duplicate + report.conflict + report.n_rejected + len(report.skipped) == len(files), report
-        assert all(reason for _, reason in report.rejected)
-        check_archive(fuzz_archive, inputs)
+        # Then every file is accounted for, every rejection has a reason, nothing is half stored
+        accounted = report.new + report.duplicate + report.conflict + report.n_rejected + len(report.skipped)
+        assert accounted == len(files), report
+        assert all(reason for _, reason in report.rejected), report.rejected
+        assert_archive_consistent(fuzz_archive, inputs)
+        totals["cases"] += len(files)
+        totals["rejected"] += report.n_rejected
+        totals["stored"] += report.new
 
     case()
+    # the mutants exercise both outcomes (a generator that only made valid or only broken files would pass silently)
+    assert totals["cases"] == SIZE.cases
+    assert totals["rejected"] > 0 and totals["stored"] > 0, totals

@@ -97,11 +97,22 @@ class StatusHandler(_Base):
         )
 
 
+def _safe_name(name: str) -> str:
+    r"""The upload's name as one plain file name in the upload folder (``upload.dcm`` when nothing is left).
+
+    Directories (``/`` or ``\\``), NUL, leading dots (``..``; ingest skips hidden files) and all but
+    the last 120 bytes are dropped: the name is a label, never a path.
+    """
+    base = os.path.basename(name.replace("\\", "/").replace("\x00", "")).lstrip(".")
+    base = base.encode("utf-8", "surrogateescape")[-120:].decode("utf-8", "ignore").lstrip(".")
+    return base or "upload.dcm"
+
+
 def _ingest_upload(state: _State, name: str, body: bytes, build_volumes: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pacslab-upload-") as tmp:
         folder = Path(tmp) / "in"
         folder.mkdir()
-        safe = os.path.basename(name) or "upload.dcm"
+        safe = _safe_name(name)
         path = folder / safe
         path.write_bytes(body)
         if zipfile.is_zipfile(path):
@@ -109,8 +120,9 @@ def _ingest_upload(state: _State, name: str, body: bytes, build_volumes: bool) -
             with zipfile.ZipFile(path) as zf:
                 for member in zf.infolist():
                     target = (out / member.filename).resolve()
-                    if not str(target).startswith(str(out.resolve())):
-                        raise tornado.web.HTTPError(400, reason="unsafe path in zip")
+                    if not target.is_relative_to(out.resolve()):  # not a prefix test: "unzipped2" starts like it
+                        why = f"unsafe path in zip: {ascii(member.filename)[:100]} leaves the upload folder; remove it"
+                        raise tornado.web.HTTPError(400, reason=why)
                     if not member.is_dir():
                         target.parent.mkdir(parents=True, exist_ok=True)
                         target.write_bytes(zf.read(member))
