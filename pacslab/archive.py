@@ -15,7 +15,7 @@ import pydicom
 import xarray as xr
 import yaml
 
-from pacslab.catalog import SQLiteCatalog
+from pacslab.catalog import PostgresCatalog, SQLiteCatalog, is_postgres_url
 from pacslab.errors import (
     ArchiveExistsError,
     ArchiveNotFoundError,
@@ -91,7 +91,9 @@ def open_archive(root: str | os.PathLike[str], *, create: bool = False, catalog:
     catalog : str, optional
         Where a new archive keeps its catalog: by default ``catalog.sqlite`` inside a local
         root, and in memory for ``memory://`` roots. Archives on object storage need a
-        local SQLite path here (SQLite cannot live on object storage).
+        local SQLite path here (SQLite cannot live on object storage). A
+        ``postgresql://user@host:port/database`` URL keeps it in PostgreSQL instead, shared
+        by every process that opens the archive (receivers, DICOMweb server, workers).
 
     Raises
     ------
@@ -131,7 +133,7 @@ def _default_catalog(fs: Any, root: str | os.PathLike[str], catalog: str | None)
         return ":memory:"
     raise ArchiveNotFoundError(
         f"An archive on {os.fspath(root)!r} needs its catalog elsewhere: pass catalog='/path/to/catalog.sqlite' "
-        "(a local file) to open_archive(..., create=True)."
+        "(a local file) or catalog='postgresql://user@host/database' to open_archive(..., create=True)."
     )
 
 
@@ -168,7 +170,10 @@ class Archive:
         #: decoded volume blocks shared by reads of originals whose pixels live in volumes
         self._pixels = PixelSource(self.fs, self.root, blocks=8)
         location = str(self.settings.get("catalog", "catalog.sqlite"))
-        if location == ":memory:":
+        self.catalog: SQLiteCatalog | PostgresCatalog
+        if is_postgres_url(location):
+            self.catalog = PostgresCatalog(location)
+        elif location == ":memory:":
             self.catalog = SQLiteCatalog(":memory:", name=self.url)
         elif os.path.isabs(location) or not is_local(self.fs):
             self.catalog = SQLiteCatalog(location)
@@ -340,9 +345,35 @@ class Archive:
         """Every input that was rejected, why, and where it was quarantined."""
         return self.catalog.rejections()
 
-    def audit_log(self, *, limit: int | None = None) -> pd.DataFrame:
-        """The audit table: who did what, when, to which UIDs."""
-        return self.catalog.audit_log(limit=limit)
+    def audit_log(
+        self,
+        *,
+        action: str | None = None,
+        actor: str | None = None,
+        outcome: str | None = None,
+        uid: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """The audit table: who did what, when, from where, to which UIDs, with what outcome; oldest first.
+
+        Parameters
+        ----------
+        action, outcome : str, optional
+            Exact values (``"export"``, ``"denied"``, …).
+        actor : str, optional
+            Who (a token's name, an AE title); ``*`` and ``?`` are wildcards.
+        uid : str, optional
+            Entries that name this Study, Series or SOP Instance UID.
+        since, until : str, optional
+            ISO 8601 dates or times (UTC), both inclusive: ``"2026-11-01"``, ``"2026-11-28T10:00"``.
+        limit : int, optional
+            The newest *limit* entries only.
+        """
+        return self.catalog.audit_log(
+            action=action, actor=actor, outcome=outcome, uid=uid, since=since, until=until, limit=limit
+        )
 
     # -- originals ----------------------------------------------------------------------
     def read_instance(self, sop_instance_uid: str, *, verify: bool = False) -> bytes:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import pacslab
+import pacslab.catalog
 
 # Tests that name the archive as a local folder (zarr/xarray on a plain path, subprocess CLIs,
 # file-system layout checks): they run on the "local" backend only. node name prefix -> reason.
@@ -57,22 +58,70 @@ def s3_endpoint() -> str:
             os.environ[k] = v
 
 
-# The archive-core suites run on every storage backend; the rest keep the local archive only.
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session (Debian's binaries, 127.0.0.1 only, data in a temporary folder),
+    with a template database that already holds the catalog schema."""
+    from pacslab.testing.peers import PostgresServer, postgres_bindir
+
+    if postgres_bindir() is None:
+        pytest.skip("the postgres backend needs PostgreSQL's server binaries: apt-get install postgresql")
+    server = PostgresServer()
+    server.create_database("pacslab_template")
+    pacslab.catalog.PostgresCatalog(server.url("pacslab_template")).close()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The URL of a fresh PostgreSQL database with the catalog schema (dropped after the test)."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    url = postgres_server.create_database(name, template="pacslab_template")
+    yield url
+    postgres_server.drop_database(name)
+
+
+# The archive-core suites run on every storage backend and on both catalog backends: "postgres" is
+# a local archive whose catalog is in PostgreSQL. The rest keep the local archive only.
 BACKEND_DIRS = ("test_storage", "test_ingest", "test_volumes", "test_catalog")
-BACKENDS = ("local", "s3")
+BACKENDS = ("local", "s3", "postgres")
+# Module fixtures that make their own archive there take `catalog_url`: SQLite (None) or PostgreSQL.
+CATALOGS = ("sqlite", "postgres")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "archive" in metafunc.fixturenames and Path(str(metafunc.definition.path)).parent.name in BACKEND_DIRS:
+    core = Path(str(metafunc.definition.path)).parent.name in BACKEND_DIRS
+    if "archive" in metafunc.fixturenames and core:
         metafunc.parametrize("archive", BACKENDS, indirect=True)
+    if "catalog_url" in metafunc.fixturenames and core:
+        metafunc.parametrize("catalog_url", CATALOGS, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def catalog_url(request: pytest.FixtureRequest) -> str | None:
+    """For module fixtures that make their own archive: ``None`` (the default SQLite catalog), or the URL
+    of a fresh PostgreSQL database (archive-core suites run both, see BACKEND_DIRS)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("postgres_server")
+    name = f"m_{uuid.uuid4().hex[:16]}"
+    yield server.create_database(name, template="pacslab_template")
+    server.drop_database(name)
 
 
 @pytest.fixture
 def archive(request: pytest.FixtureRequest, tmp_path: Path) -> pacslab.Archive:
-    """An empty archive: in a temporary folder ("local"), or on the loopback S3 endpoint ("s3")
-    under a fresh prefix with its catalog in tmp_path (archive-core suites run both, see BACKEND_DIRS)."""
-    if getattr(request, "param", "local") == "local":
-        a = pacslab.open_archive(tmp_path / "archive", create=True)
+    """An empty archive: in a temporary folder ("local"), on the loopback S3 endpoint ("s3") under a
+    fresh prefix with its catalog in tmp_path, or in a temporary folder with its catalog in a fresh
+    PostgreSQL database ("postgres"); archive-core suites run all three, see BACKEND_DIRS."""
+    backend = getattr(request, "param", "local")
+    if backend in ("local", "postgres"):
+        catalog = None
+        if backend == "postgres":
+            catalog = request.getfixturevalue("postgres_url")
+        a = pacslab.open_archive(tmp_path / "archive", create=True, catalog=catalog)
         yield a
         a.close()
         return

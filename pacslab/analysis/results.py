@@ -199,14 +199,15 @@ def record_derived(archive: Archive, row: Mapping[str, Any]) -> None:
     ensure_tables(archive)
     values = [(_json(row.get(c)) if c == "segments" else row.get(c)) for c in _DERIVED_COLUMNS]
     with archive.catalog.transaction() as db:
+        db.execute("DELETE FROM derived_volumes WHERE path = ?", (row.get("path"),))
         db.execute(
-            f"INSERT OR REPLACE INTO derived_volumes ({', '.join(_DERIVED_COLUMNS)}) "
+            f"INSERT INTO derived_volumes ({', '.join(_DERIVED_COLUMNS)}) "
             f"VALUES ({', '.join('?' * len(_DERIVED_COLUMNS))})",
             values,
         )
 
 
-def _where(filters: Mapping[str, Any], columns: tuple[str, ...]) -> tuple[str, list[Any]]:
+def _where(filters: Mapping[str, Any], columns: tuple[str, ...], dialect: Any) -> tuple[str, list[Any]]:
     clauses, params = [], []
     for key, value in filters.items():
         if value is None:
@@ -216,8 +217,9 @@ def _where(filters: Mapping[str, Any], columns: tuple[str, ...]) -> tuple[str, l
             clauses.append(f"{key} IN ({', '.join('?' * len(values))})")
             params += values
         elif isinstance(value, str) and ("*" in value or "?" in value):
-            clauses.append(f"{key} GLOB ?")
-            params.append(value)
+            sql, glob = dialect.glob(key, value)
+            clauses.append(sql)
+            params += glob
         else:
             clauses.append(f"{key} = ?")
             params.append(value)
@@ -242,8 +244,9 @@ def _query(
     archive: Archive, table: str, columns: tuple[str, ...], filters: Mapping[str, Any], limit: int | None
 ) -> pd.DataFrame:
     ensure_tables(archive)
-    where, params = _where(_split_filters(archive, filters, columns), columns)
-    sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY rowid"
+    dialect = archive.catalog.dialect
+    where, params = _where(_split_filters(archive, filters, columns), columns, dialect)
+    sql = f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY {'id' if 'id' in columns else dialect.rowid}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     with archive.catalog.transaction() as db:

@@ -142,3 +142,10 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit table is append-only'); END;
+
+-- Who builds the volumes of a series right now: one builder at a time, across processes.
+CREATE TABLE IF NOT EXISTS volume_builds (
+    SeriesInstanceUID TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    claimed_at TEXT NOT NULL
+);

@@ -14,9 +14,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("root", help="archive folder or fsspec URL (s3://bucket/archive, …)")
     p.add_argument(
         "--catalog",
-        metavar="PATH",
-        help="the SQLite catalog file (default: catalog.sqlite inside a local ROOT); "
-        "required for archives on object storage",
+        metavar="PATH|URL",
+        help="the SQLite catalog file (default: catalog.sqlite inside a local ROOT; required for archives on "
+        "object storage), or a PostgreSQL database shared by several processes: postgresql://user@host:port/db",
     )
     p.add_argument(
         "--encrypt",
@@ -39,7 +39,11 @@ def run(args: argparse.Namespace) -> int:
     if args.key_file and not args.encrypt:
         print("pacslab init: --key-file goes with --encrypt", flush=True)
         return 2
-    catalog = os.path.abspath(os.path.expanduser(args.catalog)) if args.catalog else None
+    from pacslab.catalog import is_postgres_url
+
+    catalog = args.catalog
+    if catalog and not is_postgres_url(catalog):
+        catalog = os.path.abspath(os.path.expanduser(catalog))
     if args.encrypt:
         _prepare_key(args.root, args.key_file)
     archive = init_archive(args.root, catalog=catalog)

@@ -32,6 +32,7 @@ SUBCOMMANDS = (
     "analyze",
     "token",
     "key",
+    "audit",
 )
 
 

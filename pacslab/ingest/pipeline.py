@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -369,6 +370,8 @@ def build_pending_volumes(
     """Build the volumes of every series marked pending (or of *series*)."""
     report = report if report is not None else IngestReport()
     uids = list(series) if series is not None else archive.catalog.series_by_state("pending")
+    owner = uuid.uuid4().hex  # another process (or thread) building a series now keeps it
+    uids = [uid for uid in uids if archive.catalog.claim_volume_build(uid, owner=owner)]
     if not uids:
         return report
     own = executor is None
@@ -392,4 +395,6 @@ def build_pending_volumes(
     finally:
         if own and executor is not None:
             executor.shutdown(wait=True)
+        for uid in uids:
+            archive.catalog.release_volume_build(uid, owner=owner)
     return report

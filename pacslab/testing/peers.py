@@ -1,4 +1,4 @@
-"""Real DICOM peers beside pacslab, for tests and benchmarks: Debian's Orthanc and dcmtk's storescp.
+"""Real peers beside pacslab, for tests and benchmarks: Debian's Orthanc, dcmtk's storescp and PostgreSQL.
 
 Both listen on every interface (Orthanc 1.10 and storescp cannot bind to 127.0.0.1 only), so they are
 started on free high ports and stopped by their owner; benchmarks run them inside a loopback-only network
@@ -8,9 +8,13 @@ for a delayed ACK on loopback (the Nagle trap).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import pwd
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -20,7 +24,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NODELAY_ENV", "Orthanc", "StoreSCP", "free_port", "proc_stat", "wait_for", "wait_port"]
+__all__ = [
+    "NODELAY_ENV",
+    "Orthanc",
+    "PostgresServer",
+    "StoreSCP",
+    "free_port",
+    "postgres_bindir",
+    "proc_stat",
+    "wait_for",
+    "wait_port",
+]
 
 #: The environment for dcmtk tools and Orthanc.
 NODELAY_ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -179,4 +193,106 @@ class StoreSCP:
         """Stop it and remove its files."""
         self.proc.terminate()
         self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def postgres_bindir() -> Path | None:
+    """The folder of Debian's PostgreSQL server binaries (``initdb``, ``postgres``), newest version; None if absent."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb and shutil.which("postgres") else None
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL server: data in a temporary folder, TCP on 127.0.0.1 only, password auth.
+
+    The unix socket stays in the temporary folder. Durability is traded for speed (``fsync``
+    off): it is for tests and benchmarks. PostgreSQL refuses to run as root, so when started
+    by root the server runs as *run_as* (``nobody``), which then owns the folder.
+
+    Parameters
+    ----------
+    run_as : str
+        The account the server runs as when the caller is root.
+    """
+
+    user = "pacslab"
+
+    def __init__(self, *, run_as: str = "nobody") -> None:
+        bindir = postgres_bindir()
+        if bindir is None:
+            raise FileNotFoundError("PostgreSQL server binaries (initdb, postgres) are not installed: "
+                                    "apt-get install postgresql (make test installs it).")  # fmt: skip
+        self.dir = Path(tempfile.mkdtemp(prefix="postgres-"))
+        self.port = free_port()
+        self.password = secrets.token_hex(16)
+        account: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam(run_as)
+            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
+            account = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        (self.dir / "pwfile").write_text(self.password)
+        if account:
+            os.chown(self.dir / "pwfile", account["user"], account["group"])
+        env = {**os.environ, "LC_ALL": "C"}
+        subprocess.run(
+            [str(bindir / "initdb"), "-D", str(self.dir / "data"), "-U", self.user,
+             "--pwfile", str(self.dir / "pwfile"), "--auth", "scram-sha-256", "--locale", "C", "--encoding", "UTF8",
+             "--no-sync"],
+            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **account,
+        )  # fmt: skip
+        self.log = open(self.dir / "postgres.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [str(bindir / "postgres"), "-D", str(self.dir / "data"), "-k", str(self.dir), "-h", "127.0.0.1",
+             "-p", str(self.port), "-F", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+             "-c", "max_connections=200", "-c", "shared_buffers=32MB"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, **account,
+        )  # fmt: skip
+        try:
+            wait_for(self._ready, timeout=60)
+        except TimeoutError:
+            self.stop()
+            raise
+
+    def url(self, database: str = "postgres") -> str:
+        """The libpq URL of *database* on this server."""
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"PostgreSQL exited at start; see {self.dir / 'postgres.log'}")
+        try:
+            self.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - not accepting connections yet
+            return False
+
+    def execute(self, sql: str) -> None:
+        """Run one statement in the ``postgres`` database (autocommit: CREATE DATABASE, …)."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql)
+
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """Create an empty database (a copy of *template* when given); returns its URL."""
+        name = name or f"db_{secrets.token_hex(6)}"
+        self.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, closing its connections."""
+        self.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open sessions are ended) and remove its folder."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

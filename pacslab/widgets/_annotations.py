@@ -179,7 +179,7 @@ class AnnotationStore:
                 "INSERT INTO annotations (SeriesInstanceUID, StudyInstanceUID, SOPInstanceUID, frame, plane,"
                 " slice_index, kind, label, display_points, voxel_points, patient_points, measurements,"
                 " created, updated)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (
                     series_instance_uid,
                     source.attrs.get("StudyInstanceUID"),
@@ -194,7 +194,7 @@ class AnnotationStore:
                     now,
                 ),
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
     def _row(self, kind: str, plane: str, index: int, points: Any, source: SliceSource) -> tuple[str, str, str, str]:
         p = np.asarray(points, dtype=float).reshape(-1, 2)
@@ -239,7 +239,7 @@ class AnnotationStore:
 
     def frame(self, *, series_instance_uid: str | None = None, id: int | None = None) -> pd.DataFrame:  # noqa: A002
         """Annotations as a DataFrame, one row each, measurements as columns too."""
-        sql, params = "SELECT * FROM annotations WHERE 1", []
+        sql, params = "SELECT * FROM annotations WHERE 1=1", []
         if series_instance_uid is not None:
             sql += " AND SeriesInstanceUID = ?"
             params.append(series_instance_uid)

@@ -12,12 +12,14 @@ from pacslab.errors import CatalogError
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, catalog_url):
     folder = tmp_path_factory.mktemp("demo-input")
     studies = examples.demo_studies(seed=0)
     for series in studies:
         examples.write_series(series, folder / series[0].SeriesInstanceUID)
-    archive = pacslab.open_archive(tmp_path_factory.mktemp("demo") / "archive", create=True)
+    archive = pacslab.open_archive(
+        tmp_path_factory.mktemp("demo") / "archive", create=True, catalog=catalog_url
+    )
     report = archive.ingest(folder, progress=False)
     assert report.ok
     datasets = [ds for series in studies for ds in series]

@@ -15,9 +15,13 @@ import pacslab
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[pacslab.Archive, pacslab.IngestReport, list[str]]:
+def loaded(
+    tmp_path_factory: pytest.TempPathFactory, catalog_url: str | None
+) -> tuple[pacslab.Archive, pacslab.IngestReport, list[str]]:
     files = sorted(set(get_testdata_files()))
-    archive = pacslab.open_archive(tmp_path_factory.mktemp("pydicom") / "archive", create=True)
+    archive = pacslab.open_archive(
+        tmp_path_factory.mktemp("pydicom") / "archive", create=True, catalog=catalog_url
+    )
     report = archive.ingest(files, progress=False)
     return archive, report, files
 
