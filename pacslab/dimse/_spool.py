@@ -19,6 +19,13 @@ cost of a disk flush per instance.
 
 Spool file names are ``<arrival ns>-<random>-<source label, base64url>.dcm``: sorting them
 gives the arrival order, and the label (``dimse:AE@host:port``) survives a restart.
+
+Several receivers on one archive (processes sharing a PostgreSQL catalog, or two servers in one
+process): each running spool has a folder of its own, ``ROOT/spool/<random>/``, and holds an
+exclusive lock (``flock``) on its ``.lock`` file while it runs. A spool that starts adopts what
+stopped or crashed spools left — folders whose lock it can take, and files of the older flat layout
+directly in ``ROOT/spool`` — by moving their files into its own folder, so every file is archived
+by exactly one receiver and none is taken from a receiver that is still running.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import base64
 import collections
 import concurrent.futures as cf
 import dataclasses
+import fcntl
 import io
 import logging
 import multiprocessing
@@ -148,6 +156,36 @@ def _write(path: str, data: bytes, fsync: bool) -> None:
             os.close(fd)
 
 
+#: The lock file of a running spool's folder.
+_LOCK_NAME = ".lock"
+
+
+def _lock(directory: str, *, blocking: bool) -> int | None:
+    """An exclusive ``flock`` on *directory*'s lock file (None when another process holds it)."""
+    try:
+        fd = os.open(os.path.join(directory, _LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:  # the folder was just adopted and removed by another spool
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _adopt_file(path: str, directory: str) -> None:
+    """Move a spooled file into *directory* (a never-renamed ``.tmp-`` file was never acknowledged: drop it)."""
+    name = os.path.basename(path)
+    try:
+        if name.startswith(".tmp-"):
+            os.unlink(path)
+        elif name.endswith(".dcm"):
+            os.replace(path, os.path.join(directory, name))
+    except FileNotFoundError:  # taken by another starting spool
+        pass
+
+
 def _init_worker(settings: dict[str, Any]) -> None:
     from pacslab.ingest.pipeline import _init_worker as init
 
@@ -189,7 +227,10 @@ class Spool:
         defer_seconds: float = DEFER_SECONDS,
     ) -> None:
         self.archive = archive
-        self.directory = os.path.join(archive.root, SPOOL_DIR)
+        self.root = os.path.join(archive.root, SPOOL_DIR)
+        #: This spool's own folder (``ROOT/spool/<random>``), locked while the spool runs.
+        self.directory = os.path.join(self.root, uuid.uuid4().hex[:16])
+        self._lock_fd: int | None = None
         self.fsync = fsync
         self.on_done = on_done
         self._cond = threading.Condition()
@@ -280,6 +321,9 @@ class Spool:
         if self._thread is not None and self._thread.is_alive():
             return
         os.makedirs(self.directory, exist_ok=True)
+        if self._lock_fd is None:
+            self._lock_fd = _lock(self.directory, blocking=True)
+        self._adopt_orphans()
         left = []
         for entry in sorted(os.listdir(self.directory)):
             if entry.startswith(".tmp-"):  # never renamed: never acknowledged
@@ -320,7 +364,46 @@ class Spool:
         left = len(self._outstanding)
         if left:
             logger.warning("%d received instances stay in the spool; they are archived at the next start", left)
+        self._release()
         return not left
+
+    def _adopt_orphans(self) -> None:
+        """Move into this spool's folder what stopped or crashed spools left (see the module docstring)."""
+        mine = os.path.basename(self.directory)
+        for entry in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, entry)
+            if entry == mine:
+                continue
+            if entry.endswith(".dcm") or entry.startswith(".tmp-"):  # the flat layout of earlier versions
+                _adopt_file(path, self.directory)
+            elif os.path.isdir(path):
+                fd = _lock(path, blocking=False)
+                if fd is None:
+                    continue  # a running spool's folder
+                try:
+                    for name in sorted(os.listdir(path)):
+                        if name != _LOCK_NAME:
+                            _adopt_file(os.path.join(path, name), self.directory)
+                    os.unlink(os.path.join(path, _LOCK_NAME))
+                    os.rmdir(path)
+                except OSError:  # another starting spool took part of it first: what is left stays
+                    logger.debug("adopting spool folder %s was interrupted", path, exc_info=True)
+                finally:
+                    os.close(fd)
+
+    def _release(self) -> None:
+        """Drop this spool's lock; remove its folder when empty."""
+        if self._lock_fd is None:
+            return
+        try:
+            if set(os.listdir(self.directory)) <= {_LOCK_NAME}:
+                os.unlink(os.path.join(self.directory, _LOCK_NAME))
+                os.rmdir(self.directory)
+        except OSError:
+            pass
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # -- ingesting side ----------------------------------------------------------------------------
     def _pool(self) -> cf.Executor | None:

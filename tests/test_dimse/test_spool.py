@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -31,6 +32,11 @@ def _store(port: int, datasets, calling: str = "MODALITY") -> list:
         return [assoc.send_c_store(ds) for ds in datasets]
     finally:
         assoc.release()
+
+
+def _spooled(root) -> list:
+    """Files waiting in any spool folder of the archive."""
+    return sorted(p.name for p in (Path(root) / SPOOL_DIR).rglob("*.dcm"))
 
 
 def _truncated(path) -> pydicom.Dataset:
@@ -61,7 +67,7 @@ def test_spooled_instances_are_archived_and_the_spool_emptied(server, ct_files):
     assert server.spooled == 0
     archive = server.archive
     assert len(archive.instances()) == len(ct_files)
-    assert os.listdir(os.path.join(archive.root, SPOOL_DIR)) == []
+    assert _spooled(archive.root) == []
     for path in ct_files:
         assert dataset_bytes(archive.read_instance(read(path.read_bytes()).SOPInstanceUID)) == dataset_bytes(
             path.read_bytes()
@@ -80,7 +86,7 @@ def test_files_left_in_the_spool_are_archived_at_start(tmp_path, ct_files):
     with DicomServer(archive, port=0) as server:
         assert server.flush(timeout=60)
         assert len(archive.instances()) == 5
-        assert os.listdir(spool) == []
+        assert _spooled(archive.root) == [] and not (spool / ".tmp-half-written").exists()
     archive.close()
 
 
@@ -166,7 +172,7 @@ def test_kill_9_after_success_loses_nothing(tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=30)
-    left = len(os.listdir(root / SPOOL_DIR))
+    left = len(_spooled(root))
     print(f"{left} instances were still in the spool when the server was killed")
     with pacslab.open_archive(root) as archive, DicomServer(archive, port=0) as server:
         assert server.flush(timeout=120)
@@ -176,7 +182,7 @@ def test_kill_9_after_success_loses_nothing(tmp_path):
             data = path.read_bytes()
             assert dataset_bytes(archive.read_instance(read(data).SOPInstanceUID)) == dataset_bytes(data)
         assert archive.verify().ok
-        assert os.listdir(root / SPOOL_DIR) == []
+        assert _spooled(root) == []
 
 
 def test_spool_fsync(tmp_path, ct_files):
@@ -186,3 +192,35 @@ def test_spool_fsync(tmp_path, ct_files):
         assert send(server.remote, ct_files[:3]).ok
         assert server.flush(timeout=60) and len(archive.instances()) == 3
     archive.close()
+
+
+def test_two_servers_on_one_archive_keep_their_spools_apart(tmp_path, ct_files):
+    """Each running spool has its own locked folder; a server that starts adopts only what stopped ones left."""
+    archive = pacslab.open_archive(tmp_path / "a", create=True)
+    first = DicomServer(archive, port=0, ae_title="FIRST").start()
+    second = DicomServer(archive, port=0, ae_title="SECOND").start()
+    try:
+        assert first._spool.directory != second._spool.directory
+        # a spool folder left by a crashed receiver, and one file of the flat layout of earlier versions
+        crashed = tmp_path / "a" / SPOOL_DIR / "deadbeefdeadbeef"
+        crashed.mkdir()
+        (crashed / ".lock").touch()
+        (crashed / f"{1:020d}-left.dcm").write_bytes(ct_files[0].read_bytes())
+        (tmp_path / "a" / SPOOL_DIR / f"{2:020d}-flat.dcm").write_bytes(ct_files[1].read_bytes())
+        third = DicomServer(archive, port=0, ae_title="THIRD").start()
+        try:
+            assert third._spool.recovered == 2  # the crashed folder and the flat file; not the running spools
+            assert third._spool.flush(timeout=60)
+            assert not crashed.exists()
+            assert os.path.isdir(first._spool.directory) and os.path.isdir(second._spool.directory)
+        finally:
+            third.stop()
+        for server, files in ((first, ct_files[2:5]), (second, ct_files[5:8])):
+            assert send(server.remote, files).ok
+            assert server.flush(timeout=60)
+    finally:
+        first.stop()
+        second.stop()
+    assert len(archive.instances()) == 8
+    assert os.listdir(tmp_path / "a" / SPOOL_DIR) == []  # stopped spools remove their empty folders
+    assert archive.verify().ok
