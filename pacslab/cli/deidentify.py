@@ -9,13 +9,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["add_subparser"]
+__all__ = ["add_option_argument", "add_subparser"]
+
+
+def add_option_argument(p: argparse.ArgumentParser, *, note: str = "") -> None:
+    """``--option NAME`` (repeatable): the PS3.15 options, shared by ``deidentify`` and ``export``."""
+    from pacslab.anonymize.profiles import OptionValues
+
+    names = [o.cli_name for o in OptionValues]
+    p.add_argument("--option", action="append", default=[], metavar="NAME", choices=names,
+                   help=f"a PS3.15 option{note}, repeatable: " + ", ".join(names))  # fmt: skip
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``deidentify``."""
-    from pacslab.anonymize.profiles import OptionValues
-
     p = subparsers.add_parser(
         "deidentify",
         help="write de-identified copies of a study, series or instance (DICOM PS3.15 Basic Profile)",
@@ -26,14 +33,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("root")
     p.add_argument("uid", help="a StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID")
     p.add_argument("-o", "--output", required=True, help="folder to write into")
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="NAME",
-        choices=[o.cli_name for o in OptionValues],
-        help="a PS3.15 option, repeatable: " + ", ".join(o.cli_name for o in OptionValues),
-    )
+    add_option_argument(p)
     p.add_argument("--project", default="default", help="pseudonyms and UIDs are consistent within a project")
     p.add_argument(
         "--allow-burned-in",

@@ -18,7 +18,7 @@ TOKEN_ENV = "PACSLAB_DICOMWEB_TOKEN"
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``export``."""
-    from pacslab.anonymize.profiles import OptionValues
+    from pacslab.cli.deidentify import add_option_argument
     from pacslab.export import FORMATS
 
     p = subparsers.add_parser(
@@ -39,14 +39,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("--format", choices=FORMATS, help="what to write with -o (default: zip for *.zip, else dicom)")
     p.add_argument("--deidentify", action="store_true", help="de-identify (PS3.15 Basic Profile) on the way out")
     p.add_argument("--project", help="de-identification project: consistent pseudonyms and UIDs [default]")
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="NAME",
-        choices=[o.cli_name for o in OptionValues],
-        help="a PS3.15 option (with --deidentify), repeatable: " + ", ".join(o.cli_name for o in OptionValues),
-    )
+    add_option_argument(p, note=" (with --deidentify)")
     p.add_argument("--allow-burned-in", action="store_true", help="also export images that may show identifying text")
     p.add_argument("--token", help=f"bearer token of the DICOMweb server [${TOKEN_ENV}]")
     p.add_argument("--ae-title", dest="calling_ae_title", help="our (calling) AE title for C-STORE [dimse.ae-title]")

@@ -42,6 +42,15 @@ NODELAY_ENV = {**os.environ, "TCP_NODELAY": "1"}
 BASE_CONFIG = Path(__file__).with_name("orthanc.json")
 
 
+def _reap(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait for a process that was asked to stop; kill it if it does not within *timeout* seconds."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def free_port() -> int:
     """An unused TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -157,11 +166,7 @@ class Orthanc:
     def stop(self) -> None:
         """Stop it (and remove its folder when it made one)."""
         self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        _reap(self.proc)
         self.log.close()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
@@ -289,10 +294,6 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are ended) and remove its folder."""
         self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        _reap(self.proc)
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
