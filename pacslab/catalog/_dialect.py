@@ -101,8 +101,9 @@ class PostgresDialect:
             if condition.case_insensitive:
                 return f"{column} = ? COLLATE pacslab_nocase", [value]
             return f"{column} = ?", [value]
-        operator = "ILIKE" if condition.case_insensitive else "LIKE"
-        return f"CAST({column} AS TEXT) COLLATE \"C\" {operator} ? ESCAPE '\\'", [_like_pattern(value)]
+        if condition.case_insensitive:  # lower() in "C": the _ci expression indexes serve prefix patterns
+            return f"lower(CAST({column} AS TEXT)) COLLATE \"C\" LIKE ? ESCAPE '\\'", [_like_pattern(value).lower()]
+        return f"CAST({column} AS TEXT) COLLATE \"C\" LIKE ? ESCAPE '\\'", [_like_pattern(value)]
 
     def header_value(self, alias: str, tag: str) -> str:
         """The ``Value`` of attribute *tag* in the jsonb header of table alias *alias*."""

@@ -37,6 +37,14 @@ _DDL_LOCK = 0x70616373  # "pacs"
 _DDL = re.compile(r"\s*(CREATE|ALTER|DROP)\b", re.IGNORECASE)
 _RETRIES = 8
 
+#: Columns declared COLLATE NOCASE in _schema.sql (matched regardless of case).
+_CASE_INSENSITIVE = (
+    ("patients", "PatientName"),
+    ("studies", "PatientName"),
+    ("studies", "StudyDescription"),
+    ("studies", "ReferringPhysicianName"),
+    ("series", "SeriesDescription"),
+)
 _SCHEMA_EXTRA = (
     "CREATE OR REPLACE FUNCTION pacslab_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
     "BEGIN RAISE EXCEPTION 'the audit table is append-only'; END $$",
@@ -47,7 +55,15 @@ _SCHEMA_EXTRA = (
     "CREATE OR REPLACE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
     "FOR EACH STATEMENT EXECUTE FUNCTION pacslab_audit_append_only()",
     "ALTER TABLE instances ADD COLUMN IF NOT EXISTS pixel_ref TEXT",
+    # Case-insensitive wildcard matching (PatientName=doe*) compares lower(column) in the "C" collation
+    # (PostgresDialect.condition): these indexes serve its prefix searches, as NOCASE indexes do in SQLite.
+    *(
+        f'CREATE INDEX IF NOT EXISTS ix_{table}_{column.lower()}_ci ON {table} ((lower(CAST({column} AS TEXT)) COLLATE "C"))'
+        for table, column in _CASE_INSENSITIVE
+    ),
 )
+#: The newest schema object: its absence means an older schema whose DDL must be run again.
+_NEWEST = "ix_series_seriesdescription_ci"
 
 _LIVE: weakref.WeakSet[PostgresCatalog] = weakref.WeakSet()
 
@@ -200,8 +216,10 @@ class PostgresCatalog(SQLCatalog):
 
     def _create_schema(self, db: _Connection) -> None:
         (current,) = db.execute(
-            "SELECT to_regclass('volume_builds') IS NOT NULL "
-            "AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_no_truncate')"
+            "SELECT to_regclass('volume_builds') IS NOT NULL AND to_regclass(?) IS NOT NULL "
+            "AND to_regclass('ix_series_study_modality') IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'audit_no_truncate')",
+            (_NEWEST,),
         ).fetchone()
         if current:  # made by an earlier open: no DDL (it would lock the tables other processes use)
             return
