@@ -98,8 +98,8 @@ def run_measured(cmd: list[str], *, env: dict[str, str] | None = None) -> dict[s
 def storescu(port: int, directory: str | Path, *, called: str = "ANY-SCP", aet: str = "STORESCU") -> float:
     """Send every file under *directory* in one association with dcmtk's storescu; wall seconds."""
     start = time.perf_counter()
-    subprocess.run(["storescu", "-aet", aet, "-aec", called, "+sd", "+r", "-nh", "127.0.0.1", str(port), str(directory)],
-                   env=NODELAY_ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    command = ["storescu", "-aet", aet, "-aec", called, "+sd", "+r", "-nh", "127.0.0.1", str(port), str(directory)]
+    subprocess.run(command, env=NODELAY_ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 

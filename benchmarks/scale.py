@@ -86,7 +86,8 @@ def _rows(first_study: int, last_study: int) -> Iterator[tuple[list[tuple], list
             for k in range(SERIES_PER_STUDY):
                 se = _uid(2, n, k)
                 series.append((se, s["StudyInstanceUID"], s["Modality"], k + 1, s["StudyDescription"], None,
-                               s["StudyDate"], s["StudyTime"], None, INSTANCES_PER_SERIES, "none", NOW, NOW))  # fmt: skip
+                               s["StudyDate"], s["StudyTime"], None, INSTANCES_PER_SERIES, "none", NOW,
+                               NOW))  # fmt: skip
                 for i in range(INSTANCES_PER_SERIES):
                     sop = _uid(3, n, k * INSTANCES_PER_SERIES + i)
                     instances.append(
@@ -166,11 +167,11 @@ def qido_latencies(url: str, queries: list[dict[str, str]], token: str) -> list[
 
 
 def cfind_latencies(port: int, queries: list[dict[str, str]]) -> list[float]:
+    import socket
+
     from pydicom.dataset import Dataset
     from pynetdicom import AE
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
-
-    import socket
 
     ae = AE(ae_title="BENCH")
     ae.add_requested_context(FIND)
@@ -278,7 +279,8 @@ def main() -> None:
             archive = pacslab.open_archive(work / f"archive-{backend}", create=True, catalog=new_catalog("scale"))
             empty_rates = []
             for run, folder in enumerate(folders):  # each into an empty archive of its own
-                empty = pacslab.open_archive(work / f"empty-{backend}-{run}", create=True, catalog=new_catalog(f"e{run}"))
+                where, catalog = work / f"empty-{backend}-{run}", new_catalog(f"e{run}")
+                empty = pacslab.open_archive(where, create=True, catalog=catalog)
                 empty_rates.append(ingest_rate(empty, folder))
                 empty.close()
             empty_rate = max(empty_rates)

@@ -10,9 +10,7 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pydicom
-import xarray as xr
 import yaml
 
 from pacslab.catalog import PostgresCatalog, SQLiteCatalog, is_postgres_url
@@ -30,6 +28,9 @@ from pacslab.volumes._pixelref import PixelRef, PixelSource
 from pacslab.volumes.store import open_volume_group, read_volume
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+
     from pacslab.export import ExportReport
 
 __all__ = ["Archive", "VerifyReport", "open_archive"]
@@ -539,6 +540,8 @@ class Archive:
     # -- volumes --------------------------------------------------------------------------
     def volumes(self, series_instance_uid: str | None = None) -> pd.DataFrame:
         """The volumes of a series (or all), one row per stack."""
+        import pandas as pd
+
         return pd.DataFrame(self.catalog.volumes(series_instance_uid))
 
     def _volume_row(self, series_instance_uid: str, stack: int) -> dict[str, Any]:
@@ -612,6 +615,8 @@ class Archive:
         frame = self.catalog.query("series", {"SeriesInstanceUID": series_instance_uid})
         if frame.empty:
             raise SeriesNotFoundError(f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive.")
+        import pandas as pd
+
         row = frame.iloc[0]
         keys = (
             "StudyInstanceUID",

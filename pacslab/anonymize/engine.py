@@ -432,7 +432,8 @@ def parse_safe_private(entries: Iterable[str | tuple[str, int, int | None]]) -> 
                 element = int(parts[2], 16) if len(parts) == 3 and parts[2] else None
             else:
                 creator, group, element = entry
-            if not group & 1 or group < 0x0009 or not creator.strip() or (element is not None and not 0 <= element <= 0xFF):
+            bad_element = element is not None and not 0 <= element <= 0xFF
+            if not group & 1 or group < 0x0009 or not creator.strip() or bad_element:
                 raise ValueError
         except (ValueError, TypeError):
             raise ValueError(

@@ -58,7 +58,8 @@ _SCHEMA_EXTRA = (
     # Case-insensitive wildcard matching (PatientName=doe*) compares lower(column) in the "C" collation
     # (PostgresDialect.condition): these indexes serve its prefix searches, as NOCASE indexes do in SQLite.
     *(
-        f'CREATE INDEX IF NOT EXISTS ix_{table}_{column.lower()}_ci ON {table} ((lower(CAST({column} AS TEXT)) COLLATE "C"))'
+        f"CREATE INDEX IF NOT EXISTS ix_{table}_{column.lower()}_ci "
+        f'ON {table} ((lower(CAST({column} AS TEXT)) COLLATE "C"))'
         for table, column in _CASE_INSENSITIVE
     ),
 )

@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pacslab.catalog._dialect import PostgresDialect, SQLiteDialect
 from pacslab.catalog._matching import Condition, MatchKind, keyword_tag, parse_condition
@@ -33,6 +31,9 @@ from pacslab.errors import (
     SeriesNotFoundError,
     StudyNotFoundError,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SQLCatalog", "json_value", "schema_statements"]
 
@@ -545,6 +546,8 @@ class SQLCatalog:
         )
         with self._lock:
             rows = self._execute(sql, params).fetchall()
+        import pandas as pd
+
         frame = pd.DataFrame.from_records(rows, columns=list(columns) + list(extra))
         for keyword in extra:
             frame[keyword] = frame[keyword].map(json_value)
@@ -673,6 +676,8 @@ class SQLCatalog:
             "SELECT id, SOPInstanceUID, SeriesInstanceUID, StudyInstanceUID, sha256, size, stored_key,"
             " source, received_at FROM conflicts ORDER BY id"
         )
+        import pandas as pd
+
         return pd.DataFrame([dict(r) for r in rows])
 
     def conflict_keys(self) -> list[dict[str, Any]]:
@@ -681,6 +686,8 @@ class SQLCatalog:
 
     def rejections(self) -> pd.DataFrame:
         """Every rejected input."""
+        import pandas as pd
+
         return pd.DataFrame([dict(r) for r in self._rows("SELECT * FROM rejections ORDER BY id")])
 
     def counts(self) -> dict[str, int]:
@@ -851,6 +858,8 @@ class SQLCatalog:
         sql = f"SELECT * FROM audit WHERE {' AND '.join(where)}"
         if limit is not None:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)}) AS a"
+        import pandas as pd
+
         return pd.DataFrame([dict(r) for r in self._rows(sql + " ORDER BY id", params)])
 
 

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-import pandas as pd
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -40,6 +39,7 @@ from pacslab.errors import RemoteError
 if TYPE_CHECKING:
     import ssl
 
+    import pandas as pd
     from pynetdicom.association import Association
 
     from pacslab.archive import Archive
@@ -502,6 +502,8 @@ def find(
         )
     if final is None and not rows and not assoc.is_released:
         raise RemoteError(f"The remote AE {peer} did not answer the C-FIND.")
+    import pandas as pd
+
     return pd.DataFrame(rows)
 
 

@@ -6,12 +6,12 @@ import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-import pandas as pd
-
 from pacslab.errors import CatalogError
 from pacslab.export.models import ExportError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pacslab.archive import Archive
 
 __all__ = ["Selection", "select"]
@@ -20,7 +20,7 @@ __all__ = ["Selection", "select"]
 COHORT_COLUMNS = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
 _KEYS = {"study": "study_instance_uid", "series": "series_instance_uid", "instance": "sop_instance_uid"}
 
-Uids: TypeAlias = str | Iterable[str] | pd.DataFrame | pd.Series
+Uids: TypeAlias = "str | Iterable[str] | pd.DataFrame | pd.Series"
 
 
 @dataclasses.dataclass
@@ -67,6 +67,8 @@ class Selection:
 def _uid_list(uids: Uids) -> list[str]:
     if isinstance(uids, str):
         return [uids]
+    import pandas as pd
+
     if isinstance(uids, pd.DataFrame):
         for column in COHORT_COLUMNS:
             if column in uids.columns:

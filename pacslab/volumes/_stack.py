@@ -182,7 +182,10 @@ def _split_gaps(
         return [_make(columns, extra_dim, extra_values, z, normal, median, own)]
     stacks = []
     edges = [0, *breaks, len(z)]
-    note = f"gaps in slice positions (more than 1.5 × the {median:.3g} mm spacing) split the series into {len(edges) - 1} stacks"
+    note = (
+        f"gaps in slice positions (more than 1.5 × the {median:.3g} mm spacing) "
+        f"split the series into {len(edges) - 1} stacks"
+    )
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         part = [c[a:b] for c in columns]
         stacks += (

@@ -10,12 +10,10 @@ slice positions and the DICOM identity of every frame).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import fsspec
 import numpy as np
-import xarray as xr
 import zarr
 from zarr.codecs import BloscCodec
 
@@ -24,6 +22,9 @@ from pacslab.storage._fs import is_local
 from pacslab.volumes._frames import Frame
 from pacslab.volumes._stack import Stack
 from pacslab.volumes.geometry import VolumeGeometry
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["open_volume_group", "read_volume", "write_volume", "zarr_store"]
 
@@ -149,7 +150,8 @@ def write_volume(
     chunks = _chunks(shape, dims)
     group = zarr.open_group(zarr_store(fs, path), mode="w", zarr_format=3)
     shuffle = "bitshuffle" if first.dtype.itemsize == 1 else "shuffle"
-    codec = BloscCodec(cname=str(config.get("volumes.codec")), clevel=int(config.get("volumes.clevel")), shuffle=shuffle)
+    cname, clevel = str(config.get("volumes.codec")), int(config.get("volumes.clevel"))
+    codec = BloscCodec(cname=cname, clevel=clevel, shuffle=shuffle)
     array = group.create_array(
         "0",
         shape=shape,
@@ -221,6 +223,9 @@ def read_volume(
     chunks : optional
         Dask chunks; the Zarr chunks by default.
     """
+    import dask.array as da
+    import xarray as xr
+
     group = open_volume_group(fs, path)
     meta = dict(group.attrs["pacslab"])
     array = group["0"]
