@@ -10,12 +10,13 @@ measurements in the ``measurements`` table, label volumes as Zarr and DICOM SEG.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import dask
@@ -353,21 +354,24 @@ def run_cohort(
         if runner.dashboard_link and progress:
             print(f"dask dashboard: {runner.dashboard_link}")
         size = int(config.get("analysis.batch-size") if batch_size is None else batch_size) or 2 * runner.workers
-        bar = tqdm(total=len(uids), unit="series", desc=spec.name, disable=not progress or runner.client is not None)
-        for i in range(0, len(uids), size):
-            batch = uids[i : i + size]
-            for uid, result in _run_batch(archive, spec, params, batch, runner, progress=progress):
-                if isinstance(result, BaseException):
-                    failed.append((uid, f"{type(result).__name__}: {result}"))
-                    logger.warning("analysis %s failed on series %s: %s", spec.name, uid, result)
-                    continue
-                volume, output, computed = result
-                frame, made = _keep(
-                    archive, spec, params, run_id, versions, volume, output, computed, save=save, save_seg=save_seg
-                )
-                frames.append(frame)
-                derived += made
-            bar.update(len(batch))
+        bar = tqdm(total=len(uids), unit="series", desc=spec.name, disable=not progress)
+        if runner.client is not None:
+            results = _stream(archive, spec, params, uids, runner, window=size)
+        else:
+            batches = (uids[i : i + size] for i in range(0, len(uids), size))
+            results = (r for batch in batches for r in _run_batch(archive, spec, params, batch, runner))
+        for uid, result in results:
+            bar.update(1)
+            if isinstance(result, BaseException):
+                failed.append((uid, f"{type(result).__name__}: {result}"))
+                logger.warning("analysis %s failed on series %s: %s", spec.name, uid, result)
+                continue
+            volume, output, computed = result
+            frame, made = _keep(
+                archive, spec, params, run_id, versions, volume, output, computed, save=save, save_seg=save_seg
+            )
+            frames.append(frame)
+            derived += made
         bar.close()
         name, link = runner.name, runner.dashboard_link
     seconds = time.perf_counter() - start
@@ -397,27 +401,57 @@ def _open(archive: Archive, uid: str) -> xr.DataArray:
     return archive.open_volume(uid, chunks=chunks)
 
 
+def _build(archive: Archive, spec: Analysis, params: Mapping[str, Any], uid: str) -> Any:
+    """``(volume, output)`` of one series, lazily; or the exception that building it raised."""
+    try:
+        volume = _open(archive, uid)
+        return volume, _output(spec.function(volume, **params))
+    except Exception as exc:  # noqa: BLE001 - one bad series never stops a cohort
+        return exc
+
+
+def _stream(
+    archive: Archive, spec: Analysis, params: Mapping[str, Any], uids: Sequence[str], runner: Runner, *, window: int
+) -> Iterator[tuple[str, Any]]:
+    """On a dask.distributed cluster: each series its own future, at most *window* in flight, results in order.
+
+    Building the next graphs overlaps the cluster's work, and no worker waits for the slowest
+    series of a batch; a failing series fails alone.
+    """
+    pending: collections.deque[tuple[str, Any]] = collections.deque()
+
+    def finish(uid: str, item: Any) -> tuple[str, Any]:
+        if isinstance(item, BaseException):
+            return uid, item
+        volume, output, future = item
+        try:
+            return uid, (volume, output, future.result())
+        except Exception as exc:  # noqa: BLE001
+            return uid, exc
+
+    for uid in uids:
+        built = _build(archive, spec, params, uid)
+        if not isinstance(built, BaseException):
+            built = (*built, runner.client.compute(_graph(built[1])))
+        pending.append((uid, built))
+        if len(pending) >= window:
+            yield finish(*pending.popleft())
+    while pending:
+        yield finish(*pending.popleft())
+
+
 def _run_batch(
     archive: Archive,
     spec: Analysis,
     params: Mapping[str, Any],
     batch: Sequence[str],
     runner: Runner,
-    *,
-    progress: bool,
 ) -> Iterable[tuple[str, Any]]:
     """Build and compute the graphs of a batch; a failing series is retried alone to isolate it."""
-    built: list[tuple[str, Any]] = []
-    for uid in batch:
-        try:
-            volume = _open(archive, uid)
-            output = _output(spec.function(volume, **params))
-            built.append((uid, (volume, output)))
-        except Exception as exc:  # noqa: BLE001 - one bad series never stops a cohort
-            built.append((uid, exc))
+    built = [(uid, _build(archive, spec, params, uid)) for uid in batch]
     ready = [(uid, b) for uid, b in built if not isinstance(b, BaseException)]
     try:
-        values = runner.compute([_graph(o) for _, (_, o) in ready], progress=progress)
+        values = runner.compute([_graph(o) for _, (_, o) in ready])
         results = dict(zip([u for u, _ in ready], values, strict=True))
     except Exception:  # noqa: BLE001
         results = {}

@@ -77,3 +77,27 @@ def test_local_cluster(phantom_archive):
     )
     assert cluster.scheduler.startswith("tcp://127.0.0.1")
     assert _values(cluster) == pytest.approx(_values(local))
+
+
+def _fails_on_small_volumes(volume):
+    """Computes on the workers; raises there (not while building the graph) for volumes under 40 slices."""
+    import dask
+
+    def check(n):
+        if n < 40:
+            raise ValueError(f"only {n} slices")
+        return {"slices": float(n)}
+
+    return dask.delayed(check)(volume.sizes["z"])
+
+
+def test_a_series_failing_on_the_cluster_fails_alone(phantom_archive, cluster):
+    archive, truths, chests = phantom_archive
+    uids = list(archive.series(Modality="CT")["SeriesInstanceUID"])
+    sizes = {uid: archive.open_volume(uid).sizes["z"] for uid in uids}
+    assert any(n < 40 for n in sizes.values()) and any(n >= 40 for n in sizes.values()), sizes
+    result = analysis.run_cohort(archive, _fails_on_small_volumes, uids, scheduler=cluster, save=False, batch_size=2)
+    assert sorted(uid for uid, _ in result.failed) == sorted(u for u, n in sizes.items() if n < 40)
+    assert all("ValueError: only" in reason for _, reason in result.failed)
+    got = result.wide().set_index("SeriesInstanceUID")["slices"].to_dict()
+    assert got == {u: float(n) for u, n in sizes.items() if n >= 40}
