@@ -583,7 +583,8 @@ class Archive:
         rescale : bool
             Values in modality units (HU for CT) — computed lazily; ``False`` for stored values.
         chunks : optional
-            Dask chunks (the Zarr chunks by default).
+            Dask chunks (the Zarr chunks by default), or a dict by dim name (``{"z": 32, "y": -1,
+            "x": -1}``: -1 is the whole axis; dims left out keep the Zarr chunks).
         """
         row = self._volume_row(series_instance_uid, stack)
         return read_volume(self.fs, join(self.root, row["path"]), rescale=rescale, chunks=chunks)

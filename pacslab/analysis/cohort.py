@@ -393,12 +393,8 @@ def run_cohort(
 
 def _open(archive: Archive, uid: str) -> xr.DataArray:
     """A series' volume in the dask chunks of ``analysis.chunks`` (few, large tasks: less scheduling)."""
-    volume = archive.open_volume(uid)
     wanted = dict(zip(("z", "y", "x"), config.get("analysis.chunks") or (), strict=False))
-    if not wanted:
-        return volume
-    chunks = {i: int(wanted.get(str(d), volume.data.chunksize[i])) for i, d in enumerate(volume.dims)}
-    return archive.open_volume(uid, chunks=chunks)
+    return archive.open_volume(uid, chunks=wanted or None)
 
 
 def _build(archive: Archive, spec: Analysis, params: Mapping[str, Any], uid: str) -> Any:

@@ -221,7 +221,8 @@ def read_volume(
         Apply RescaleSlope / RescaleIntercept, giving modality units (HU for CT);
         ``False`` gives the stored values.
     chunks : optional
-        Dask chunks; the Zarr chunks by default.
+        Dask chunks; the Zarr chunks by default. A dict by dim name (``{"z": 32, "y": -1}``,
+        -1 for the whole axis) keeps the Zarr chunks along the dims it leaves out.
     """
     import dask.array as da
     import xarray as xr
@@ -229,8 +230,12 @@ def read_volume(
     group = open_volume_group(fs, path)
     meta = dict(group.attrs["pacslab"])
     array = group["0"]
-    data = da.from_zarr(array, chunks=chunks if chunks is not None else array.chunks)
     dims = tuple(meta["dims"])
+    if chunks is None:
+        chunks = array.chunks
+    elif isinstance(chunks, dict) and all(isinstance(k, str) for k in chunks):
+        chunks = tuple(int(chunks.get(d, c)) for d, c in zip(dims, array.chunks, strict=True))
+    data = da.from_zarr(array, chunks=chunks)
     geometry = VolumeGeometry.from_dict(meta["geometry"])
     coords: dict[str, Any] = geometry.axis_coordinates()
     if geometry.known:

@@ -125,6 +125,12 @@ def test_volume_is_lazy_and_stored_values_reachable(archive, tmp_path):
     assert stored.attrs["units"] == "stored value"
     loaded = archive.load_volume(uid)
     assert isinstance(loaded.data, np.ndarray)
+    # dask chunks by dim name: -1 is the whole axis, dims left out keep the Zarr chunks
+    zarr_chunks = volume.data.chunksize
+    by_name = archive.open_volume(uid, chunks={"z": 4, "y": -1})
+    assert by_name.data.chunks[0] == (4, 4, 1) and by_name.data.chunks[1] == (32,)
+    assert by_name.data.chunksize[2] == zarr_chunks[2]
+    np.testing.assert_array_equal(by_name.values, volume.values)
 
 
 def test_ngff_metadata(archive, tmp_path):
