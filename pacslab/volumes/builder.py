@@ -123,10 +123,11 @@ def _head_if_referenceable(ds: Any, data: bytes, pixels: np.ndarray, row: dict[s
     raw = pixels.tobytes()
     if not raw or not data.endswith(raw):
         return None
-    head = data[: len(data) - len(raw)]
-    if sha256_hex(head + raw) != row["sha256"]:  # cannot differ, but this is what dropping the copy relies on
+    # head + raw is data, byte for byte: the original as read back must still be what was received,
+    # since dropping the whole-file copy relies on it
+    if sha256_hex(data) != row["sha256"]:
         return None
-    return head
+    return data[: len(data) - len(raw)]
 
 
 def _identity(rows: list[dict[str, Any]], attributes: dict[str, Any]) -> dict[str, Any]:
