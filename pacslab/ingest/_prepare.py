@@ -27,6 +27,7 @@ from pacslab.catalog.models import (
     STUDY_COLUMNS,
     InstanceRecord,
 )
+from pacslab.ingest._dicomjson import dataset_to_json_dict
 from pacslab.storage import OriginalStore
 
 __all__ = ["Rejection", "dataset_to_json", "prepare_instance", "read_dataset"]
@@ -168,7 +169,21 @@ def dataset_to_json(ds: Dataset) -> dict[str, Any]:
 
 
 def _header_json(ds: Dataset) -> str:
-    """The header as DICOM JSON text; raises when the dataset itself cannot be read (truncated)."""
+    """The header as DICOM JSON text; raises when the dataset itself cannot be read (truncated).
+
+    The text is pydicom's ``to_json_dict`` output, computed from the raw values by
+    :func:`~pacslab.ingest._dicomjson.dataset_to_json_dict` when it can; anything that
+    fails there is redone by pydicom, whose errors decide.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return json.dumps(
+                dataset_to_json_dict(ds, bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri),
+                separators=(",", ":"),
+            )
+        except Exception:  # noqa: BLE001, S110 - pydicom below says what is wrong, or that nothing is
+            pass
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
