@@ -23,7 +23,7 @@ import xarray as xr
 
 from pacslab.analysis.cohort import AnalysisOutput, register_analysis
 from pacslab.analysis.features import roi_features as _roi_features
-from pacslab.analysis.segmentation import BODY, body_mask, components, ct_labels
+from pacslab.analysis.segmentation import BODY, body_labels, components, ct_labels
 from pacslab.processing.ops import whole
 from pacslab.processing.reductions import histogram, intensity_statistics, percentiles_from_histogram
 
@@ -122,10 +122,6 @@ def _voxel_ml(volume: xr.DataArray) -> float:
     return float(np.prod(volume.attrs["spacing"])) / 1000.0
 
 
-def _body_block(hu: np.ndarray, threshold: float) -> np.ndarray:
-    return body_mask(hu, threshold=threshold).astype(np.uint8)
-
-
 @register_analysis("body-mask", modality="CT")
 def body_mask_analysis(volume: xr.DataArray, *, threshold: float = -500.0) -> AnalysisOutput:
     """CT body mask (saved as SEG) with its volume in mL and the HU inside it.
@@ -135,7 +131,7 @@ def body_mask_analysis(volume: xr.DataArray, *, threshold: float = -500.0) -> An
     threshold : float
         HU separating tissue from air.
     """
-    labels = whole(volume).map_blocks(_body_block, threshold, dtype=np.uint8)
+    labels = body_labels(volume, threshold=threshold).data
     names = {BODY: "Body"}
     rows = dask.delayed(_mask_rows, pure=True)(whole(volume), labels, _voxel_ml(volume), names, False)
     label_array = xr.DataArray(labels, dims=volume.dims, coords=volume.coords, attrs={"segments": names})

@@ -406,13 +406,27 @@ def _build(archive: Archive, spec: Analysis, params: Mapping[str, Any], uid: str
         return exc
 
 
+@dataclasses.dataclass(frozen=True)
+class _Sealed:
+    """A series' whole graph, carried as one argument (distributed does not look inside it)."""
+
+    graph: Any
+
+
+def _compute_sealed(sealed: _Sealed) -> Any:
+    """Run on a worker: compute a series' graph there, in the worker's thread (one task per series)."""
+    return dask.compute(sealed.graph, scheduler="sync")[0]
+
+
 def _stream(
     archive: Archive, spec: Analysis, params: Mapping[str, Any], uids: Sequence[str], runner: Runner, *, window: int
 ) -> Iterator[tuple[str, Any]]:
     """On a dask.distributed cluster: each series its own future, at most *window* in flight, results in order.
 
-    Building the next graphs overlaps the cluster's work, and no worker waits for the slowest
-    series of a batch; a failing series fails alone.
+    A series is one task: its graph (a few dozen small tasks) runs inside the worker that takes
+    it, which reads the volume from the archive's storage, instead of each small task paying the
+    scheduler's round trips. Building the next graphs overlaps the cluster's work, no worker
+    waits for the slowest series of a batch, and a failing series fails alone.
     """
     pending: collections.deque[tuple[str, Any]] = collections.deque()
 
@@ -425,10 +439,12 @@ def _stream(
         except Exception as exc:  # noqa: BLE001
             return uid, exc
 
+    tag = uuid.uuid4().hex[:8]
     for uid in uids:
         built = _build(archive, spec, params, uid)
         if not isinstance(built, BaseException):
-            built = (*built, runner.client.compute(_graph(built[1])))
+            task = _Sealed(_graph(built[1]))
+            built = (*built, runner.client.submit(_compute_sealed, task, key=f"{spec.name}-{uid}-{tag}"))
         pending.append((uid, built))
         if len(pending) >= window:
             yield finish(*pending.popleft())

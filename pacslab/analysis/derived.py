@@ -15,7 +15,6 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
 import pydicom
 import xarray as xr
@@ -24,7 +23,7 @@ from zarr.codecs import BloscCodec
 
 from pacslab.analysis.results import now, record_derived
 from pacslab.storage import join
-from pacslab.volumes.store import open_volume_group, zarr_store
+from pacslab.volumes.store import lazy_array, open_volume_group, zarr_store
 
 if TYPE_CHECKING:
     from pacslab.archive import Archive
@@ -124,7 +123,6 @@ def read_labels(archive: Archive, path: str) -> xr.DataArray:
     full = join(archive.root, path)
     group = zarr.open_group(zarr_store(archive.fs, full, read_only=True), mode="r", zarr_format=3)
     meta: Any = dict(group.attrs["pacslab_derived"])
-    array = group["0"]
     attrs = {
         **meta["source"],
         "segments": {int(k): v for k, v in meta["segments"].items()},
@@ -132,7 +130,7 @@ def read_labels(archive: Archive, path: str) -> xr.DataArray:
         "derived_path": path,
     }
     return xr.DataArray(
-        da.from_zarr(array),
+        lazy_array(archive.fs, join(full, "0"), array=group["0"]),
         dims=("z", "y", "x"),
         coords={d: np.asarray(v) for d, v in meta["coords"].items()},
         name=meta["kind"],

@@ -14,11 +14,14 @@ import numpy as np
 import xarray as xr
 
 from pacslab.processing.ops import whole
+from pacslab.processing.reductions import stored_mask
 
 __all__ = [
     "BODY",
     "BONE",
     "LUNG",
+    "body_from_tissue",
+    "body_labels",
     "body_mask",
     "bone_mask",
     "components",
@@ -91,14 +94,17 @@ def _fill_slices(mask: np.ndarray) -> np.ndarray:
     """
     from scipy import ndimage
 
-    out = np.empty_like(mask, dtype=bool)
+    out = np.array(mask, dtype=bool, copy=True)
     for z in range(mask.shape[0]):
-        background, n = ndimage.label(~mask[z])
+        box = _bounding_box(mask[z], pad=1)  # background around the box reaches the border: no holes there
+        if box is None:
+            continue
+        background, n = ndimage.label(~mask[z][box])
         edge = np.concatenate((background[0], background[-1], background[:, 0], background[:, -1]))
         hole = np.ones(n + 1, dtype=bool)
         hole[edge] = False
         hole[0] = False
-        out[z] = mask[z] | hole[background]
+        out[z][box] |= hole[background]
     return out
 
 
@@ -112,9 +118,46 @@ def body_mask(hu: np.ndarray, *, threshold: float = -500.0) -> np.ndarray:
     threshold : float
         Tissue versus air (HU).
     """
-    mask = _open_in_plane(np.asarray(hu) > threshold)
-    mask = _largest(mask)
-    return _fill_slices(mask)
+    return body_from_tissue(np.asarray(hu) > threshold)
+
+
+def body_from_tissue(tissue: np.ndarray) -> np.ndarray:
+    """:func:`body_mask` from its thresholded voxels (``hu > threshold``): opened, largest component, filled."""
+    tissue = np.asarray(tissue, dtype=bool)
+    out = np.zeros(tissue.shape, dtype=bool)
+    box = _bounding_box(tissue, pad=1)  # outside it all is air: every step gives the same result on the box alone
+    if box is not None:
+        out[box] = _fill_slices(_largest(_open_in_plane(tissue[box])))
+    return out
+
+
+def _bounding_box(mask: np.ndarray, *, pad: int = 0) -> tuple[slice, ...] | None:
+    """The smallest box holding every True voxel of *mask*, grown by *pad* in y and x (within the array)."""
+    box = []
+    for axis, n in enumerate(mask.shape):
+        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if hit.size == 0:
+            return None
+        grow = pad if axis >= mask.ndim - 2 else 0
+        box.append(slice(max(0, int(hit[0]) - grow), min(n, int(hit[-1]) + 1 + grow)))
+    return tuple(box)
+
+
+def _body_block(tissue: np.ndarray) -> np.ndarray:
+    return body_from_tissue(tissue).astype(np.uint8) * np.uint8(BODY)
+
+
+def body_labels(volume: xr.DataArray, *, threshold: float = -500.0) -> xr.DataArray:
+    """Lazy :func:`body_mask` of a CT volume: 1 (``BODY``) inside the body, 0 outside.
+
+    The threshold runs on the stored integers when it can (same result, no float copy of
+    the volume); the rest is one dask task per volume.
+    """
+    tissue = stored_mask(volume, lambda hu: hu > threshold)
+    if tissue is None:
+        tissue = whole(volume) > threshold
+    data = tissue.rechunk(tissue.shape, method="tasks").map_blocks(_body_block, dtype=np.uint8)
+    return _lazy_labels(volume, data, segments={BODY: "Body"})
 
 
 def lung_mask(

@@ -16,6 +16,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
+from pacslab.processing.reductions import stored_mask
 from pacslab.volumes.geometry import VolumeGeometry
 
 __all__ = [
@@ -267,12 +268,25 @@ def project(volume: xr.DataArray, kind: str = "max", *, dim: str = "z") -> xr.Da
 
 
 def threshold(volume: xr.DataArray, lower: float | None = None, upper: float | None = None) -> xr.DataArray:
-    """A lazy boolean mask of ``lower <= volume <= upper`` (either bound open)."""
-    mask = xr.ones_like(volume, dtype=bool)
-    if lower is not None:
-        mask = mask & (volume >= lower)
-    if upper is not None:
-        mask = mask & (volume <= upper)
+    """A lazy boolean mask of ``lower <= volume <= upper`` (either bound open).
+
+    On a volume fresh from ``open_volume`` the test runs on the stored integers (same result,
+    no float copy of the volume).
+    """
+
+    def inside(values: Any) -> Any:
+        mask = True
+        if lower is not None:
+            mask = mask & (values >= lower)
+        if upper is not None:
+            mask = mask & (values <= upper)
+        return mask
+
+    fast = stored_mask(volume, inside)
+    if fast is not None:
+        mask = xr.DataArray(fast, dims=volume.dims, coords=volume.coords, name=volume.name)
+    else:
+        mask = xr.ones_like(volume, dtype=bool) & inside(volume)
     mask.attrs = {**volume.attrs, "units": None}
     return mask
 

@@ -6,7 +6,7 @@ the volume's units — modality units (HU for CT) for volumes opened with ``resc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dask.array as da
@@ -132,6 +132,43 @@ def _stored(volume: Any) -> tuple[da.Array, float, float] | None:
     ):
         return None
     return stored, float(enc["scale_factor"]), float(enc.get("add_offset", 0.0))
+
+
+def stored_mask(volume: Any, predicate: Callable[[np.ndarray], np.ndarray]) -> da.Array | None:
+    """``predicate(volume)`` computed on the stored integers of a volume fresh from ``open_volume``, or None.
+
+    The predicate (an elementwise test of modality values, ``lambda hu: hu > -500``) is
+    evaluated once on every value the stored type can hold, rescaled exactly as
+    :func:`pacslab.volumes.store.read_volume` rescales them, so the mask is the same, bit
+    for bit, as ``predicate(volume)`` -- without the float copy of the volume. An interval
+    of stored values becomes two integer comparisons, anything else a lookup table.
+    """
+    stored = _stored(volume)
+    if stored is None:
+        return None
+    data, slope, intercept = stored
+    info = np.iinfo(data.dtype)
+    values = np.arange(info.min, info.max + 1, dtype=data.dtype)
+    ftype = np.float32  # _stored only passes integers of at most 2 bytes: read_volume rescales them in float32
+    hu = values.astype(ftype) * ftype(slope) + ftype(intercept)
+    lut = np.broadcast_to(np.asarray(predicate(hu), dtype=bool), values.shape)
+    inside = np.flatnonzero(lut)
+    if inside.size == 0:
+        return da.zeros(data.shape, dtype=bool, chunks=data.chunks)
+    if inside[-1] - inside[0] + 1 == inside.size:  # one run of stored values
+        lo, hi = values[inside[0]], values[inside[-1]]
+        if lo == info.min and hi == info.max:
+            return da.ones(data.shape, dtype=bool, chunks=data.chunks)
+        if lo == info.min:
+            return data <= hi
+        if hi == info.max:
+            return data >= lo
+        return (data >= lo) & (data <= hi)
+    return data.map_blocks(_lookup, lut, -int(info.min), dtype=bool)
+
+
+def _lookup(block: np.ndarray, lut: np.ndarray, offset: int) -> np.ndarray:
+    return lut[block.astype(np.int32) + offset]
 
 
 def _block_moments(block: np.ndarray) -> tuple[int, int, int, int, int]:

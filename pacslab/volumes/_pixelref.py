@@ -23,6 +23,7 @@ import numpy as np
 
 from pacslab.errors import StorageError
 from pacslab.storage import OriginalStore, check_sha256, join
+from pacslab.volumes._chunks import open_chunks
 from pacslab.volumes.store import open_volume_group
 
 __all__ = ["PixelRef", "PixelSource"]
@@ -73,7 +74,8 @@ class PixelSource:
     def _array(self, path: str) -> Any:
         if path not in self._arrays:
             group = open_volume_group(self.fs, join(self.root, path))
-            self._arrays[path] = (group["0"], list(group.attrs["pacslab"]["dims"]))
+            array = open_chunks(self.fs, join(self.root, path, "0")) or group["0"]
+            self._arrays[path] = (array, list(group.attrs["pacslab"]["dims"]))
             while len(self._arrays) > 16:
                 self._arrays.popitem(last=False)
         return self._arrays[path]

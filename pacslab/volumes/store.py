@@ -18,15 +18,18 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from pacslab.config import config
+from pacslab.storage import join
 from pacslab.storage._fs import is_local
+from pacslab.volumes._chunks import open_chunks
 from pacslab.volumes._frames import Frame
 from pacslab.volumes._stack import Stack
 from pacslab.volumes.geometry import VolumeGeometry
 
 if TYPE_CHECKING:
+    import dask.array as da
     import xarray as xr
 
-__all__ = ["open_volume_group", "read_volume", "write_volume", "zarr_store"]
+__all__ = ["lazy_array", "open_volume_group", "read_volume", "write_volume", "zarr_store"]
 
 NGFF_VERSION = "0.5"
 _AXIS_TYPES = {
@@ -206,6 +209,45 @@ def open_volume_group(fs: fsspec.AbstractFileSystem, path: str) -> zarr.Group:
     return zarr.open_group(zarr_store(fs, path, read_only=True), mode="r", zarr_format=3)
 
 
+def lazy_array(
+    fs: fsspec.AbstractFileSystem,
+    path: str,
+    *,
+    chunks: Any = None,
+    dims: tuple[str, ...] | None = None,
+    array: zarr.Array | None = None,
+) -> da.Array:
+    """A Zarr array of the archive as a dask array, read chunk by chunk.
+
+    Parameters
+    ----------
+    path : str
+        The array's folder.
+    chunks : optional
+        Dask chunks; the Zarr chunks by default. A dict by dim name (``{"z": 32, "y": -1}``,
+        -1 for the whole axis) keeps the Zarr chunks along the dims it leaves out (needs *dims*).
+    array : zarr.Array, optional
+        The array opened by zarr, when the caller has it (read with zarr if it is not a plain one).
+    """
+    import dask.array as da
+    from dask.base import tokenize
+
+    reader = open_chunks(fs, path)
+    source: Any = reader
+    if reader is None:
+        source = array if array is not None else zarr.open_array(zarr_store(fs, path, read_only=True), mode="r")
+    if chunks is None:
+        chunks = source.chunks
+    elif isinstance(chunks, dict) and all(isinstance(k, str) for k in chunks):
+        chunks = tuple(int(chunks.get(d, c)) for d, c in zip(dims or (), source.chunks, strict=True))
+    if reader is None:
+        return da.from_zarr(source, chunks=chunks)
+    where = fs.unstrip_protocol(path)
+    name = "pacslab-volume-" + tokenize(where, reader.shape, reader.chunks, str(reader.dtype), chunks)
+    meta = np.empty((0,) * reader.ndim, dtype=reader.dtype.newbyteorder("="))
+    return da.from_array(reader, chunks=chunks, name=name, asarray=False, lock=False, meta=meta)
+
+
 def read_volume(
     fs: fsspec.AbstractFileSystem,
     path: str,
@@ -224,18 +266,12 @@ def read_volume(
         Dask chunks; the Zarr chunks by default. A dict by dim name (``{"z": 32, "y": -1}``,
         -1 for the whole axis) keeps the Zarr chunks along the dims it leaves out.
     """
-    import dask.array as da
     import xarray as xr
 
     group = open_volume_group(fs, path)
     meta = dict(group.attrs["pacslab"])
-    array = group["0"]
     dims = tuple(meta["dims"])
-    if chunks is None:
-        chunks = array.chunks
-    elif isinstance(chunks, dict) and all(isinstance(k, str) for k in chunks):
-        chunks = tuple(int(chunks.get(d, c)) for d, c in zip(dims, array.chunks, strict=True))
-    data = da.from_zarr(array, chunks=chunks)
+    data = lazy_array(fs, join(path, "0"), chunks=chunks, dims=dims, array=group["0"])
     geometry = VolumeGeometry.from_dict(meta["geometry"])
     coords: dict[str, Any] = geometry.axis_coordinates()
     if geometry.known:

@@ -129,3 +129,67 @@ def test_map_volume_with_overlap_equals_whole_volume_filter(volumes):
     v = vols["chest"].chunk({"z": 4})
     out = processing.map_volume(ndimage.uniform_filter, v, size=3, depth=1, boundary="reflect", mode="reflect")
     np.testing.assert_allclose(out.values, ndimage.uniform_filter(v.values, size=3, mode="reflect"), rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def rescaled_chest(tmp_path_factory):
+    """A chest CT whose rescale is not integral: HU values fall between float32 steps."""
+    import pacslab
+    from analysis_helpers import chest, ingest
+
+    base = tmp_path_factory.mktemp("rescaled")
+    datasets = chest(5)
+    for ds in datasets:
+        ds.RescaleSlope, ds.RescaleIntercept = "0.37", "-1000.25"
+    archive = pacslab.open_archive(base / "archive", create=True)
+    uid = ingest(archive, datasets, base / "in")
+    yield archive.open_volume(uid)
+    archive.close()
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper"), [(-500.3, None), (None, 120.7), (-600.0, 40.08), (5000.0, None), (None, None)]
+)
+def test_threshold_on_stored_values_equals_the_float_comparison(rescaled_chest, lower, upper):
+    v = rescaled_chest
+    hu = v.values
+    expected = np.ones(hu.shape, bool)
+    if lower is not None:
+        expected &= hu >= lower
+    if upper is not None:
+        expected &= hu <= upper
+    mask = processing.threshold(v, lower=lower, upper=upper)
+    assert mask.dtype == bool and mask.dims == v.dims
+    np.testing.assert_array_equal(mask.values, expected)
+    assert processing.threshold(v + 0.0, lower=lower, upper=upper).values.tolist() == expected.tolist()
+
+
+def test_stored_mask_lookup_and_fallback(rescaled_chest):
+    from pacslab.processing.reductions import stored_mask
+
+    v = rescaled_chest
+    hu = v.values
+    outside = stored_mask(v, lambda x: (x < -900.5) | (x > 200.2))  # two runs of stored values: a lookup table
+    np.testing.assert_array_equal(outside.compute(), (hu < -900.5) | (hu > 200.2))
+    assert stored_mask(v + 1.0, lambda x: x > 0) is None  # no longer the stored values' rescale
+    assert stored_mask(v.copy(data=v.data * 2), lambda x: x > 0) is None
+
+
+def test_body_labels_equal_body_mask_of_the_values(rescaled_chest):
+    from pacslab.analysis.segmentation import BODY, body_labels, body_mask
+
+    v = rescaled_chest
+    labels = body_labels(v, threshold=-499.9)
+    np.testing.assert_array_equal(labels.values, body_mask(v.values, threshold=-499.9).astype(np.uint8) * BODY)
+    assert labels.values.any()
+    np.testing.assert_array_equal(body_labels(v + 0.0, threshold=-499.9).values, labels.values)
+
+
+def test_threshold_at_values_the_volume_holds(rescaled_chest):
+    """Bounds equal to float32 values of the volume: the stored-value test must round as the rescale does."""
+    v = rescaled_chest
+    hu = v.values
+    for value in np.unique(hu)[::97]:
+        bound = float(value)
+        np.testing.assert_array_equal(processing.threshold(v, lower=bound).values, hu >= bound)
+        np.testing.assert_array_equal(processing.threshold(v, upper=bound).values, hu <= bound)

@@ -1,0 +1,162 @@
+"""Reading a volume's Zarr chunks straight from storage, for dask and for frame reads.
+
+zarr-python 3 spends ~0.5 ms of Python and event-loop work on each ``array[chunk]``
+(a 1 MB Blosc-lz4 chunk itself decodes in ~0.06 ms), and its one event-loop thread
+serialises the reads of all dask threads. The arrays pacslab writes are plain: a
+regular chunk grid, the default chunk keys, ``bytes`` + ``blosc`` codecs, no sharding.
+For those, :class:`ChunkReader` reads each chunk's file and decodes it with numcodecs
+(which releases the GIL), 3-4× faster per chunk and in parallel across threads. Any
+other array (sharded, other codecs, other key encodings) is read by zarr as before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from typing import Any
+
+import fsspec
+import numpy as np
+
+from pacslab.storage import join
+from pacslab.storage._fs import is_local
+
+__all__ = ["ChunkReader", "open_chunks"]
+
+_SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+class ChunkReader:
+    """A NumPy-style, read-only view of one plain Zarr v3 array, for ``dask.array.from_array``.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+    path : str
+        The array's folder (holding ``zarr.json`` and ``c/…``).
+    metadata : dict
+        The array's ``zarr.json``, already checked by :func:`open_chunks`.
+    """
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, path: str, metadata: dict[str, Any]) -> None:
+        self.fs, self.path = fs, path
+        self.local = is_local(fs)
+        self.shape = tuple(int(n) for n in metadata["shape"])
+        self.chunks = tuple(int(n) for n in metadata["chunk_grid"]["configuration"]["chunk_shape"])
+        codecs = metadata["codecs"]
+        endian = (codecs[0].get("configuration") or {}).get("endian", "little")
+        self.dtype = np.dtype(metadata["data_type"]).newbyteorder("<" if endian == "little" else ">")
+        self.fill_value = metadata.get("fill_value") or 0
+        self.ndim = len(self.shape)
+        self.separator = metadata["chunk_key_encoding"].get("configuration", {}).get("separator", "/")
+        self._codec_config = codecs[1]["configuration"] if len(codecs) > 1 else None
+        self._codec: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:  # the codec is rebuilt where the reader is unpickled
+        return {**self.__dict__, "_codec": None}
+
+    def __repr__(self) -> str:
+        return f"ChunkReader({self.path!r}, shape={self.shape}, chunks={self.chunks}, dtype={self.dtype})"
+
+    def _decoder(self) -> Any:
+        if self._codec is None and self._codec_config is not None:
+            from numcodecs import Blosc
+
+            c = self._codec_config
+            self._codec = Blosc(cname=c["cname"], clevel=int(c["clevel"]), shuffle=_SHUFFLE.get(c["shuffle"], 1))
+        return self._codec
+
+    def _read(self, index: tuple[int, ...]) -> bytes | None:
+        key = join(self.path, "c", self.separator.join(str(i) for i in index))
+        try:
+            if self.local:
+                with open(key, "rb") as f:
+                    return f.read()
+            return self.fs.cat_file(key)
+        except FileNotFoundError:
+            return None  # Zarr leaves chunks holding only the fill value unwritten
+
+    def read_chunk(self, index: tuple[int, ...], out: np.ndarray | None = None) -> np.ndarray:
+        """The whole (full-size, also at the edges) decoded chunk at grid *index*."""
+        if out is None:
+            out = np.empty(self.chunks, dtype=self.dtype)
+        data = self._read(index)
+        if data is None:
+            out[...] = self.fill_value
+        elif self._codec_config is None:
+            out[...] = np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
+        else:
+            self._decoder().decode(data, out=out)
+        return out
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        if any(k is Ellipsis for k in key):
+            at = key.index(Ellipsis)
+            key = key[:at] + (slice(None),) * (self.ndim - len(key) + 1) + key[at + 1 :]
+        key = key + (slice(None),) * (self.ndim - len(key))
+        bounds, drop = [], []
+        for axis, (k, n) in enumerate(zip(key, self.shape, strict=True)):
+            if isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                if step != 1:
+                    raise IndexError("ChunkReader reads contiguous selections only")
+                bounds.append((start, max(start, stop)))
+            else:
+                i = int(k) + n if int(k) < 0 else int(k)
+                if not 0 <= i < n:
+                    raise IndexError(f"index {k} is out of bounds for axis {axis} of size {n}")
+                bounds.append((i, i + 1))
+                drop.append(axis)
+        out = self._select(bounds)
+        return out.reshape([b - a for axis, (a, b) in enumerate(bounds) if axis not in drop])
+
+    def _select(self, bounds: list[tuple[int, int]]) -> np.ndarray:
+        shape = tuple(b - a for a, b in bounds)
+        out = np.empty(shape, dtype=self.dtype.newbyteorder("="))
+        if 0 in shape:
+            return out
+        whole = [
+            a % c == 0 and b - a == c and b <= n for (a, b), c, n in zip(bounds, self.chunks, self.shape, strict=True)
+        ]
+        if all(whole) and self.dtype.isnative:  # one whole chunk: decode straight into the result
+            return self.read_chunk(tuple(a // c for (a, _), c in zip(bounds, self.chunks, strict=True)), out=out)
+        scratch = np.empty(self.chunks, dtype=self.dtype)
+        ranges = [range(a // c, math.ceil(b / c)) for (a, b), c in zip(bounds, self.chunks, strict=True)]
+        for index in itertools.product(*ranges):
+            chunk = self.read_chunk(index, out=scratch)
+            src, dst = [], []
+            for i, (a, b), c in zip(index, bounds, self.chunks, strict=True):
+                lo, hi = max(a, i * c), min(b, (i + 1) * c)
+                src.append(slice(lo - i * c, hi - i * c))
+                dst.append(slice(lo - a, hi - a))
+            out[tuple(dst)] = chunk[tuple(src)]
+        return out
+
+
+def open_chunks(fs: fsspec.AbstractFileSystem, path: str) -> ChunkReader | None:
+    """A :class:`ChunkReader` for the Zarr v3 array at *path*, or None when it is not a plain one.
+
+    Plain: a regular chunk grid, the default chunk key encoding, and the codecs ``bytes``
+    alone or ``bytes`` + ``blosc`` — what pacslab writes. None tells the caller to read it with zarr.
+    """
+    try:
+        metadata = json.loads(fs.cat_file(join(path, "zarr.json")))
+    except (FileNotFoundError, ValueError):
+        return None
+    codecs = metadata.get("codecs") or []
+    plain = (
+        metadata.get("zarr_format") == 3
+        and metadata.get("node_type") == "array"
+        and metadata.get("chunk_grid", {}).get("name") == "regular"
+        and metadata.get("chunk_key_encoding", {}).get("name") == "default"
+        and not metadata.get("storage_transformers")
+        and 1 <= len(codecs) <= 2
+        and codecs[0].get("name") == "bytes"
+        and (len(codecs) == 1 or codecs[1].get("name") == "blosc")
+        and isinstance(metadata.get("data_type"), str)
+        and np.dtype(metadata["data_type"]).kind in "biuf"
+        and isinstance(metadata.get("fill_value", 0), int | float)
+    )
+    return ChunkReader(fs, path, metadata) if plain else None

@@ -1,0 +1,85 @@
+"""The direct Zarr chunk reader gives what zarr gives, for every selection, and steps aside for other arrays."""
+
+from __future__ import annotations
+
+import fsspec
+import numpy as np
+import pytest
+import zarr
+from zarr.codecs import BloscCodec
+
+from pacslab.volumes._chunks import ChunkReader, open_chunks
+from pacslab.volumes.store import lazy_array
+
+
+def _array(tmp_path, dtype="int16", *, shape=(19, 37, 41), chunks=(8, 16, 16), compressors="lz4", **kw):
+    rng = np.random.default_rng(7)
+    data = rng.integers(-1000, 3000, size=shape).astype(dtype)
+    data[8:16] = 0  # whole chunks of the fill value: zarr does not write them
+    codec = BloscCodec(cname=compressors, clevel=1, shuffle="shuffle") if compressors else None
+    path = tmp_path / "a"
+    z = zarr.create_array(
+        zarr.storage.LocalStore(path),
+        shape=shape,
+        chunks=chunks,
+        dtype=dtype,
+        compressors=codec,
+        fill_value=0,
+        zarr_format=3,
+        **kw,
+    )
+    z[...] = data
+    return fsspec.filesystem("file"), str(path), data
+
+
+@pytest.mark.parametrize("compressors", ["lz4", "zstd", None])
+def test_reads_equal_zarr(tmp_path, compressors):
+    fs, path, data = _array(tmp_path, compressors=compressors)
+    reader = open_chunks(fs, path)
+    assert isinstance(reader, ChunkReader)
+    assert reader.shape == data.shape and reader.chunks == (8, 16, 16)
+    assert not (tmp_path / "a" / "c" / "1" / "0" / "0").exists()  # a fill-value chunk, left unwritten
+    selections = [
+        (slice(None),) * 3,
+        (slice(0, 8), slice(0, 16), slice(0, 16)),  # exactly one chunk
+        (slice(16, 19), slice(32, 37), slice(32, 41)),  # the partial edge chunk
+        (slice(3, 17), slice(5, 30), slice(1, 40)),  # across chunks, the unwritten ones included
+        (5,),
+        (-1, slice(2, 9)),
+        (Ellipsis, 40),
+        (slice(4, 4),),
+    ]
+    for key in selections:
+        got = reader[key]
+        np.testing.assert_array_equal(got, data[key], err_msg=str(key))
+        assert got.dtype == data.dtype and got.flags.writeable
+    with pytest.raises(IndexError):
+        reader[19]
+    with pytest.raises(IndexError, match="contiguous"):
+        reader[::2]
+
+
+def test_lazy_array_uses_the_reader_and_rechunks(tmp_path):
+    fs, path, data = _array(tmp_path)
+    lazy = lazy_array(fs, path, chunks={"z": -1, "x": 41}, dims=("z", "y", "x"))
+    assert lazy.chunks == ((19,), (16, 16, 5), (41,))
+    assert any(isinstance(v, ChunkReader) for v in dict(lazy.__dask_graph__()).values())
+    np.testing.assert_array_equal(lazy.compute(), data)
+    np.testing.assert_array_equal(lazy_array(fs, path)[3:11, 20].compute(), data[3:11, 20])
+
+
+def test_other_arrays_are_left_to_zarr(tmp_path):
+    fs, path, data = _array(tmp_path, shards=(16, 32, 32))
+    assert open_chunks(fs, path) is None  # sharded: the reader does not know that layout
+    np.testing.assert_array_equal(lazy_array(fs, path).compute(), data)
+    assert open_chunks(fs, str(tmp_path / "missing")) is None
+
+
+def test_reader_pickles_without_its_codec(tmp_path):
+    import pickle
+
+    fs, path, data = _array(tmp_path)
+    reader = open_chunks(fs, path)
+    reader[0]  # builds the codec
+    again = pickle.loads(pickle.dumps(reader))
+    np.testing.assert_array_equal(again[2:10, 3], data[2:10, 3])
