@@ -31,6 +31,8 @@ from pacslab.analysis.features import first_order, roi_features, shape
 from pacslab.analysis.results import derived_volumes, measurements
 from pacslab.analysis.scheduler import Runner, open_runner
 from pacslab.analysis.segmentation import (
+    body_from_tissue,
+    body_labels,
     body_mask,
     bone_mask,
     components,
@@ -44,6 +46,8 @@ __all__ = [
     "AnalysisOutput",
     "CohortResult",
     "Runner",
+    "body_from_tissue",
+    "body_labels",
     "body_mask",
     "bone_mask",
     "components",

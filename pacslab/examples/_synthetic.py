@@ -351,16 +351,12 @@ def _context(
     series_uid = str(_uid("series", stu["StudyInstanceUID"], kind, series_number, params))
     for_uid = str(_uid("frame-of-reference", series_uid))
     try:
-        start = _dt.datetime.combine(
-            _parse_da(str(stu["StudyDate"])), _parse_tm(str(stu["StudyTime"]))
-        )
+        start = _dt.datetime.combine(_parse_da(str(stu["StudyDate"])), _parse_tm(str(stu["StudyTime"])))
     except ValueError:
         start = _dt.datetime(2024, 1, 1, 8, 0)
     start += _dt.timedelta(minutes=2 * int(series_number), seconds=_stable_int(series_uid) % 60)
     attrs: dict[str, Any] = {**pat, **stu}
-    attrs["PatientAge"] = _patient_age(
-        str(pat.get("PatientBirthDate", "")), str(stu.get("StudyDate", ""))
-    )
+    attrs["PatientAge"] = _patient_age(str(pat.get("PatientBirthDate", "")), str(stu.get("StudyDate", "")))
     attrs.update(
         Modality=modality,
         SeriesInstanceUID=series_uid,
@@ -458,9 +454,7 @@ def _image_pixel(
 # --------------------------------------------------------------------------
 
 
-def _orientation(
-    orientation: Sequence[float] | None, default: Sequence[float] = _AXIAL
-) -> np.ndarray:
+def _orientation(orientation: Sequence[float] | None, default: Sequence[float] = _AXIAL) -> np.ndarray:
     """Validate six direction cosines; return them normalised as a (2, 3) array."""
     values = np.asarray(default if orientation is None else orientation, dtype=np.float64)
     if values.shape != (6,) or not np.all(np.isfinite(values)):
@@ -546,9 +540,7 @@ def _make_plane(
     if row_spacing <= 0 or column_spacing <= 0 or step <= 0:
         raise ValueError("spacings must be positive")
     cosines = _orientation(orientation, default_orientation)
-    plane = _Plane(
-        rows, columns, row_spacing, column_spacing, cosines, np.zeros(3), float(step), count
-    )
+    plane = _Plane(rows, columns, row_spacing, column_spacing, cosines, np.zeros(3), float(step), count)
     if origin is not None:
         first = np.asarray(origin, dtype=np.float64)
         if first.shape != (3,):
@@ -588,9 +580,7 @@ def _inside(x: np.ndarray, y: np.ndarray, cx: float, cy: float, a: float, b: flo
     return ((x - cx) * (1.0 / a)) ** 2 + ((y - cy) * (1.0 / b)) ** 2 <= 1.0
 
 
-def _inside3(
-    x: np.ndarray, y: np.ndarray, z: np.ndarray, center: Sequence[float], semi: Sequence[float]
-) -> np.ndarray:
+def _inside3(x: np.ndarray, y: np.ndarray, z: np.ndarray, center: Sequence[float], semi: Sequence[float]) -> np.ndarray:
     """Points inside the axis-aligned ellipsoid."""
     return (
         ((x - center[0]) * (1.0 / semi[0])) ** 2
@@ -700,9 +690,7 @@ def _chest_ellipsoids() -> list[tuple[tuple[float, ...], tuple[float, ...], floa
     return items  # type: ignore[return-value]
 
 
-def _project_ellipsoids(
-    u: np.ndarray, v: np.ndarray, axis: int, ellipsoids: Sequence[tuple[Any, ...]]
-) -> np.ndarray:
+def _project_ellipsoids(u: np.ndarray, v: np.ndarray, axis: int, ellipsoids: Sequence[tuple[Any, ...]]) -> np.ndarray:
     """Line integrals through ellipsoids along ``axis`` (0: x, 1: y).
 
     ``u`` (columns) is the other horizontal coordinate and ``v`` (rows) the
@@ -809,9 +797,7 @@ def _mr_signal_table(echo_time: float, repetition_time: float) -> np.ndarray:
 
 def _mr_bias(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Smooth receive-coil sensitivity (about 0.85 to 1.1)."""
-    return (1.05 - 0.08 * ((x / 90.0) ** 2 + (y / 110.0) ** 2) + 0.04 * (z / 100.0)).astype(
-        np.float32
-    )
+    return (1.05 - 0.08 * ((x / 90.0) ** 2 + (y / 110.0) ** 2) + 0.04 * (z / 100.0)).astype(np.float32)
 
 
 def _rician(signal: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -1093,9 +1079,7 @@ def generate_ct_series(
     )
 
 
-def oblique_orientation(
-    degrees_x: float = 20.0, degrees_y: float = 0.0, degrees_z: float = 10.0
-) -> list[float]:
+def oblique_orientation(degrees_x: float = 20.0, degrees_y: float = 0.0, degrees_z: float = 10.0) -> list[float]:
     """Direction cosines of the axial plane rotated about x, then y, then z.
 
     Parameters
@@ -1414,9 +1398,7 @@ def _enhanced_ct_shared(plane: _Plane, thickness: float, irradiation_uid: str) -
             )
         ],
         PlaneOrientationSequence=[_item(ImageOrientationPatient=_ds_list(plane.cosines.ravel()))],
-        FrameAnatomySequence=[
-            _item(AnatomicRegionSequence=[_code("51185008", "SCT", "Thorax")], FrameLaterality="U")
-        ],
+        FrameAnatomySequence=[_item(AnatomicRegionSequence=[_code("51185008", "SCT", "Thorax")], FrameLaterality="U")],
         PixelValueTransformationSequence=[
             _item(RescaleIntercept=str(_CT_INTERCEPT), RescaleSlope="1", RescaleType="HU")
         ],
@@ -1436,9 +1418,7 @@ def _enhanced_ct_shared(plane: _Plane, thickness: float, irradiation_uid: str) -
                 VolumeBasedCalculationTechnique="NONE",
             )
         ],
-        CTAcquisitionTypeSequence=[
-            _item(AcquisitionType="SPIRAL", ConstantVolumeFlag="NO", FluoroscopyFlag="NO")
-        ],
+        CTAcquisitionTypeSequence=[_item(AcquisitionType="SPIRAL", ConstantVolumeFlag="NO", FluoroscopyFlag="NO")],
         CTAcquisitionDetailsSequence=[
             _item(
                 DataCollectionDiameter="500",
@@ -1453,9 +1433,7 @@ def _enhanced_ct_shared(plane: _Plane, thickness: float, irradiation_uid: str) -
         CTTableDynamicsSequence=[
             _item(TableSpeed="78.75", TableFeedPerRotation="39.375", SpiralPitchFactor="0.984375")
         ],
-        CTGeometrySequence=[
-            _item(DistanceSourceToDetector="1085.6", DistanceSourceToDataCollectionCenter="595")
-        ],
+        CTGeometrySequence=[_item(DistanceSourceToDetector="1085.6", DistanceSourceToDataCollectionCenter="595")],
         CTReconstructionSequence=[
             _item(
                 ReconstructionAlgorithm="FILTER_BACK_PROJ",
@@ -1477,9 +1455,7 @@ def _enhanced_ct_shared(plane: _Plane, thickness: float, irradiation_uid: str) -
                 CTDIPhantomTypeCodeSequence=[_code("113691", "DCM", "IEC Body Dosimetry Phantom")],
             )
         ],
-        CTXRayDetailsSequence=[
-            _item(KVP="120", FocalSpots="1.2", FilterType="BODY FILTER", FilterMaterial="ALUMINUM")
-        ],
+        CTXRayDetailsSequence=[_item(KVP="120", FocalSpots="1.2", FilterType="BODY FILTER", FilterMaterial="ALUMINUM")],
     )
     return groups
 
@@ -1687,9 +1663,7 @@ def _enhanced_ct_image(ds: Dataset, when: _dt.datetime, *, duration: float) -> N
 # --------------------------------------------------------------------------
 
 
-def _mr_attrs(
-    plane: _Plane, thickness: float, repetition_time: float, n_echoes: int
-) -> dict[str, Any]:
+def _mr_attrs(plane: _Plane, thickness: float, repetition_time: float, n_echoes: int) -> dict[str, Any]:
     """MR Image module acquisition attributes."""
     return {
         "ImageType": ["ORIGINAL", "PRIMARY", "OTHER"],
@@ -1873,9 +1847,7 @@ def generate_mr_series(
         series_description=series_description,
         params=params,
     )
-    return list(
-        _iter_mr(ctx, geometry, tes, repetition_time, slice_thickness, noise_sigma, transfer_syntax)
-    )
+    return list(_iter_mr(ctx, geometry, tes, repetition_time, slice_thickness, noise_sigma, transfer_syntax))
 
 
 def _iter_mr(
@@ -1930,9 +1902,7 @@ def _iter_mr(
 # --------------------------------------------------------------------------
 
 
-def _dx_pixels(
-    rows: int, columns: int, spacing: float, magnification: float, rng: np.random.Generator
-) -> np.ndarray:
+def _dx_pixels(rows: int, columns: int, spacing: float, magnification: float, rng: np.random.Generator) -> np.ndarray:
     """Render a processed PA chest radiograph (uint16, 12 bits, bone bright)."""
     u = (np.arange(columns) - (columns - 1) / 2) * spacing / magnification
     v = 20.0 - (np.arange(rows) - (rows - 1) / 2) * spacing / magnification
@@ -2003,9 +1973,7 @@ def generate_dx_image(
     magnification = 1800.0 / 1650.0
     pixels = _dx_pixels(rows, columns, spacing, magnification, _rng(ctx.seed, "dx", ctx.series_uid))
     when = ctx.start + _dt.timedelta(seconds=30)
-    ds = _instance_base(
-        ctx, DigitalXRayImageStorageForPresentation, str(_uid("sop", ctx.series_uid, 0)), when
-    )
+    ds = _instance_base(ctx, DigitalXRayImageStorageForPresentation, str(_uid("sop", ctx.series_uid, 0)), when)
     _dx_attrs(ds, when, spacing, magnification)
     _image_pixel(ds, rows, columns, bits_stored=12, signed=False)
     _set_pixels(ds, pixels, transfer_syntax)
@@ -2142,8 +2110,7 @@ def ellipsoid_surface_area(a: float, b: float, c: float, *, n: int = 200) -> flo
     phi = (np.arange(2 * n) + 0.5) * np.pi / n
     s2 = (1.0 - t**2)[:, None]
     integrand = np.sqrt(
-        s2 * ((b * c * np.cos(phi)[None, :]) ** 2 + (a * c * np.sin(phi)[None, :]) ** 2)
-        + (a * b * t[:, None]) ** 2
+        s2 * ((b * c * np.cos(phi)[None, :]) ** 2 + (a * c * np.sin(phi)[None, :]) ** 2) + (a * b * t[:, None]) ** 2
     )
     return float((weights[:, None] * integrand).sum() * np.pi / n)
 
@@ -2155,9 +2122,7 @@ def _ellipsoid_mask(x: np.ndarray, y: np.ndarray, z: np.ndarray, e: Ellipsoid) -
     if e.axes is not None:
         local = [e.axes[i][0] * d[0] + e.axes[i][1] * d[1] + e.axes[i][2] * d[2] for i in range(3)]
     return (
-        (local[0] / e.semi_axes[0]) ** 2
-        + (local[1] / e.semi_axes[1]) ** 2
-        + (local[2] / e.semi_axes[2]) ** 2
+        (local[0] / e.semi_axes[0]) ** 2 + (local[1] / e.semi_axes[1]) ** 2 + (local[2] / e.semi_axes[2]) ** 2
     ) <= 1.0
 
 
@@ -2231,10 +2196,7 @@ def generate_phantom_ct(
         ``voxel_volume_mm3``, ``series_instance_uid`` and
         ``frame_of_reference_uid``.
     """
-    items = [
-        _as_ellipsoid(e, i)
-        for i, e in enumerate(_DEFAULT_ELLIPSOIDS if ellipsoids is None else ellipsoids)
-    ]
+    items = [_as_ellipsoid(e, i) for i, e in enumerate(_DEFAULT_ELLIPSOIDS if ellipsoids is None else ellipsoids)]
     if len(items) > 255:
         raise ValueError("at most 255 ellipsoids")
     sz, sy, sx = (float(v) for v in spacing)
@@ -2302,9 +2264,7 @@ def generate_phantom_ct(
                 padding=False,
             )
         )
-    truth = _phantom_truth(
-        items, labels, plane, ctx, background_hu=background_hu, noise_sd=noise_sd
-    )
+    truth = _phantom_truth(items, labels, plane, ctx, background_hu=background_hu, noise_sd=noise_sd)
     return datasets, truth
 
 
@@ -2398,15 +2358,9 @@ def demo_studies(*, seed: int = 0) -> list[list[Dataset]]:
             study=ct,
             series_number=1,
         ),
-        generate_ct_series(
-            seed=seed, patient=p1, study=ct, series_number=2, series_description="CT CHEST 2.5mm"
-        ),
+        generate_ct_series(seed=seed, patient=p1, study=ct, series_number=2, series_description="CT CHEST 2.5mm"),
         generate_oblique_ct(seed=seed, patient=p1, study=ct, series_number=3),
-        [
-            generate_enhanced_ct(
-                seed=seed, patient=p1, study=follow, series_number=1, shuffle_frames=True
-            )
-        ],
+        [generate_enhanced_ct(seed=seed, patient=p1, study=follow, series_number=1, shuffle_frames=True)],
         generate_mr_series(
             seed=seed,
             n_slices=20,
@@ -2500,9 +2454,7 @@ def _series_directory(root: Path, first: Dataset) -> Path:
     return root / str(first.PatientID) / str(first.StudyInstanceUID) / str(first.SeriesInstanceUID)
 
 
-def write_demo_archive_input(
-    directory: str | Path, *, seed: int = 0, naming: str = "uid"
-) -> list[Path]:
+def write_demo_archive_input(directory: str | Path, *, seed: int = 0, naming: str = "uid") -> list[Path]:
     """Write :func:`demo_studies` as ``directory/<PatientID>/<StudyUID>/<SeriesUID>/``.
 
     Parameters
@@ -2522,9 +2474,7 @@ def write_demo_archive_input(
     root = Path(directory)
     paths = []
     for series in demo_studies(seed=seed):
-        paths.extend(
-            write_series(series, _series_directory(root, series[0]), naming=naming, seed=seed)
-        )
+        paths.extend(write_series(series, _series_directory(root, series[0]), naming=naming, seed=seed))
     return paths
 
 
@@ -2537,9 +2487,7 @@ def _write_streamed(root: Path, datasets: Iterator[Dataset], naming: str, seed: 
             (path,) = write_series([ds], folder, naming="uid")
             path = path.rename(folder / f"IM{index + 1:05d}.dcm")
         else:
-            (path,) = write_series(
-                [ds], folder, naming="uid" if naming == "uid" else "random", seed=seed + index
-            )
+            (path,) = write_series([ds], folder, naming="uid" if naming == "uid" else "random", seed=seed + index)
         paths.append(path)
     return paths
 
