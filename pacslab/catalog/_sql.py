@@ -541,17 +541,44 @@ class SQLCatalog:
         limit, offset : int
             Paging.
         """
+        import pandas as pd
+
+        columns = self.query_columns(level, fields)
+        records = self.query_records(level, filters, fields=fields, limit=limit, offset=offset, order_by=order_by)
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    def query_columns(self, level: str, fields: Sequence[str] = ()) -> list[str]:
+        """The columns :meth:`query` returns for *level* and the extra header *fields*."""
+        if level not in LEVELS:
+            raise CatalogError(f"Unknown level {level!r}; use one of {', '.join(LEVELS)}.")
+        columns = _LEVEL_COLUMNS[level]
+        return list(columns) + [f for f in fields if f not in columns]
+
+    def query_records(
+        self,
+        level: str,
+        filters: dict[str, Any] | None = None,
+        *,
+        fields: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+        order_by: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """:meth:`query` as a list of dicts, one per match (no DataFrame: what servers answer with).
+
+        Values are as stored (``None`` where absent); header *fields* are decoded from DICOM JSON.
+        """
         sql, params, columns, extra = self.query_sql(
             level, filters or {}, fields=fields, limit=limit, offset=offset, order_by=order_by
         )
         with self._lock:
             rows = self._execute(sql, params).fetchall()
-        import pandas as pd
-
-        frame = pd.DataFrame.from_records(rows, columns=list(columns) + list(extra))
-        for keyword in extra:
-            frame[keyword] = frame[keyword].map(json_value)
-        return frame
+        names = list(columns) + list(extra)
+        records = [dict(zip(names, row, strict=True)) for row in rows]
+        for record in records if extra else ():
+            for keyword in extra:
+                record[keyword] = json_value(record[keyword])
+        return records
 
     def count(self, level: str, filters: dict[str, Any] | None = None) -> int:
         """How many entries of *level* match *filters*."""

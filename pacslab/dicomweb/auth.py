@@ -141,6 +141,13 @@ class TokenStore:
             rows = db.execute("SELECT name, role, created_at, revoked_at FROM tokens ORDER BY id").fetchall()
         return [dict(zip(("name", "role", "created_at", "revoked_at"), r, strict=True)) for r in rows]
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token checked less than *cache_seconds* ago, else ``None`` (no catalog access)."""
+        digest = _hash(token)
+        with self._lock:
+            hit = self._cache.get(digest)
+        return hit[0] if hit is not None and hit[1] > time.monotonic() else None
+
     def authenticate(self, token: str) -> Principal:
         """The principal a token stands for.
 
@@ -149,12 +156,11 @@ class TokenStore:
         AuthenticationError
             The token is unknown or revoked.
         """
+        hit = self.cached(token)
+        if hit is not None:
+            return hit
         digest = _hash(token)
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
-            return hit[0]
         with self.catalog.transaction() as db:
             row = db.execute(
                 "SELECT name, role, token_sha256 FROM tokens WHERE token_sha256 = ? AND revoked_at IS NULL", (digest,)

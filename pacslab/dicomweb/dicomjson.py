@@ -9,6 +9,7 @@ one instance of each result.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -137,6 +138,7 @@ _TAG_RE = re.compile(r"^[0-9A-Fa-f]{8}$")
 _NUMBER_VRS = {"IS", "DS", "US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"}
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_hex(keyword: str) -> str:
     """The 8 hex digits of a keyword's tag, as DICOM JSON names attributes."""
     tag = tag_for_keyword(keyword)
@@ -145,6 +147,7 @@ def tag_hex(keyword: str) -> str:
     return f"{tag:08X}"
 
 
+@functools.lru_cache(maxsize=4096)
 def vr_of(keyword: str) -> str:
     """The VR of a keyword (the first one where the dictionary lists several)."""
     return str(dictionary_VR(int(tag_hex(keyword), 16))).split(" or ")[0]

@@ -141,7 +141,10 @@ class DicomwebMixin:
                 address=self.request.remote_ip,
             )
             service_method = getattr(self.context.service, operation.method)
-            response: Response = await self.context.run(service_method, request, **path, **operation.kwargs)
+            audited = principal if operation.audited else None
+            response: Response = await self.context.run(
+                self._serve, service_method, request, audited, **path, **operation.kwargs
+            )
         except Exception as exc:  # noqa: BLE001 - converted to a status here, once
             status = status_for(exc)
             if status >= 500:
@@ -156,6 +159,14 @@ class DicomwebMixin:
             return
         audit = response.audit if operation.audited else None
         await self._write(response, principal, audit)
+
+    def _serve(self, service_method: Any, request: Request, audited: Principal | None, **kwargs: Any) -> Response:
+        """In the executor: run the service; audit a whole response there too (one trip, not two)."""
+        response: Response = service_method(request, **kwargs)
+        if audited is not None and response.audit is not None and isinstance(response.body, bytes | bytearray):
+            self._audit_now(audited, response.audit)
+            response.audit = None
+        return response
 
     async def _write(self, response: Response, principal: Principal, audit: AuditEntry | None) -> None:
         """Send the response; the audit entry is written before the last byte, so a client never sees it missing."""
@@ -199,9 +210,12 @@ class DicomwebMixin:
         handler.finish(json.dumps({"status": status, "message": message}))
 
     async def _audit(self, principal: Principal | None, entry: AuditEntry) -> None:
+        await self.context.run(self._audit_now, principal, entry)
+
+    def _audit_now(self, principal: Principal | None, entry: AuditEntry) -> None:
+        """Write an audit entry (blocking: call it in the executor)."""
         try:
-            await self.context.run(
-                self.context.service.catalog.audit,
+            self.context.service.catalog.audit(
                 entry.action,
                 outcome=entry.outcome,
                 actor=principal.actor if principal else None,
@@ -231,6 +245,10 @@ class DicomwebHandler(DicomwebMixin, tornado.web.RequestHandler):
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() == "bearer" and token.strip() and self.context.tokens is not None:
+            # a token seen recently is answered here, without a trip through the executor
+            known = self.context.tokens.cached(token.strip())
+            if known is not None:
+                return known
             return await self.context.run(self.context.tokens.authenticate, token.strip())  # type: ignore[no-any-return]
         if header:
             raise AuthenticationError("The Authorization header is not a valid 'Bearer <token>'.")

@@ -327,8 +327,7 @@ class DicomwebService:
             filters["SeriesInstanceUID"] = series
         keywords = self._return_keywords(level, study=study, series=series)
         header_fields = [k for k in keywords if k in FROM_HEADER and k != "RequestAttributesSequence"]
-        frame = self.catalog.query(level, filters, fields=header_fields, limit=limit + 1, offset=offset)
-        rows = frame.to_dict("records")
+        rows = self.catalog.query_records(level, filters, fields=header_fields, limit=limit + 1, offset=offset)
         truncated = len(rows) > limit
         rows = rows[:limit]
         extra_keywords = _level_all(level) if include_all else ()
@@ -547,8 +546,7 @@ class DicomwebService:
         filters: dict[str, Any] = {"StudyInstanceUID": study}
         if series is not None:
             filters["SeriesInstanceUID"] = series
-        frame = self.catalog.query("instances", filters)
-        return [r for r in frame.to_dict("records") if not _missing(r.get("Rows"))]
+        return [r for r in self.catalog.query_records("instances", filters) if not _missing(r.get("Rows"))]
 
     def _middle_instance(self, study: str, series: str) -> str:
         rows = self._image_rows(study, series)

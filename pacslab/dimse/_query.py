@@ -254,10 +254,9 @@ def find_responses(
     level = query.catalog_level
     columns = [_ALIASES.get(k, k) for _, k, _ in query.return_keys]
     try:
-        frame = catalog.query(level, query.filters, fields=columns, limit=limit)
+        records = catalog.query_records(level, query.filters, fields=columns, limit=limit)
     except CatalogError as exc:
         raise QueryError(str(exc)) from exc
-    records = frame.to_dict("records")
     for row in records:
         response = Dataset()
         skip = False

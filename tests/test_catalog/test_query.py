@@ -141,3 +141,38 @@ def test_cli_ls_json(demo, capsys):
     assert main(["info", archive.root, "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info[0]["instances"] == len(datasets)
+
+
+@pytest.mark.parametrize(
+    ("level", "filters", "fields"),
+    [
+        ("studies", {}, ()),
+        ("series", {"Modality": "CT"}, ("SliceThickness", "ImageType")),
+        ("instances", {"Modality": "MR"}, ("EchoTime",)),
+    ],
+)
+def test_query_records_are_the_query_rows(demo, level, filters, fields):
+    """Servers read plain records; the DataFrame is built from the same rows, header fields decoded alike."""
+    import math
+
+    archive, _ = demo
+    records = archive.catalog.query_records(level, filters, fields=fields)
+    frame = archive.catalog.query(level, filters, fields=fields)
+    assert list(frame.columns) == archive.catalog.query_columns(level, fields)
+    assert len(records) == len(frame) > 0
+    for record, row in zip(records, frame.to_dict("records"), strict=True):
+        assert list(record) == list(frame.columns)
+        for key, value in record.items():
+            other = row[key]
+            if value is None:
+                assert other is None or (isinstance(other, float) and math.isnan(other)), key
+            else:
+                assert value == other, key
+    if "ImageType" in fields:  # header values come decoded from DICOM JSON, not as JSON text
+        assert all(isinstance(r["ImageType"], list) and r["ImageType"][0] in ("ORIGINAL", "DERIVED") for r in records)
+
+
+def test_query_records_reject_an_unknown_level(demo):
+    archive, _ = demo
+    with pytest.raises(CatalogError, match="Unknown level"):
+        archive.catalog.query_records("frames", {})

@@ -12,6 +12,7 @@ from dicomweb_helpers import Served
 import pacslab
 from pacslab.cli.main import main
 from pacslab.dicomweb import DicomwebServer, RoleValues, TokenStore
+from pacslab.dicomweb.auth import Principal
 
 
 def test_no_token_is_401(served: Served) -> None:
@@ -108,3 +109,16 @@ def test_token_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["token", "list", str(tmp_path / "a"), "--json"]) == 0
     listed = capsys.readouterr().out
     assert "ops" in listed and token not in listed
+
+
+def test_cached_tokens_skip_the_catalog_until_revoked(archive: pacslab.Archive) -> None:
+    """The server answers a recently checked token without a catalog trip; revoking clears that at once."""
+    store = TokenStore(archive, cache_seconds=60)
+    token = store.create("bob", "read")
+    assert store.cached(token) is None  # never checked yet
+    assert store.authenticate(token) == store.cached(token) == Principal("bob", RoleValues.READ)
+    assert store.cached(token + "x") is None
+    store.revoke("bob")
+    assert store.cached(token) is None
+    with pytest.raises(PermissionError):
+        store.authenticate(token)
