@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import tornado.web
@@ -37,6 +37,9 @@ from pacslab.dicomweb.service import (
 __all__ = ["DicomwebContext", "DicomwebHandler", "DicomwebMixin", "make_handlers"]
 
 logger = logging.getLogger(__name__)
+
+#: Bytes of a streamed body read per trip to the executor (a few instances of a series).
+STREAM_BATCH = 8 << 20
 
 _ALLOWED_HEADERS = "Authorization, Content-Type, Accept"
 _EXPOSED_HEADERS = "Warning, Content-Type, Content-Location"
@@ -182,15 +185,24 @@ class DicomwebMixin:
             handler.finish()
             return
         iterator = response.body
+        pending: asyncio.Future[tuple[list[bytes], bool]] | None = None
         try:
-            while True:
-                chunk = await self.context.run(next, iterator, None)
-                if chunk is None:
-                    break
-                handler.write(chunk)
-                await handler.flush()
-            if audit is not None:
-                await self._audit(principal, audit)
+            pending = asyncio.ensure_future(self.context.run(self._next_chunks, iterator, principal, audit))
+            done = False
+            while not done:
+                chunks, done = await pending
+                # the executor reads the next batch while this one goes out
+                pending = (
+                    None
+                    if done
+                    else asyncio.ensure_future(self.context.run(self._next_chunks, iterator, principal, audit))
+                )
+                flushed = None
+                for chunk in chunks:  # a write and a flush each: tornado sends the chunk without copying it
+                    handler.write(chunk)
+                    flushed = handler.flush()
+                if flushed is not None:
+                    await flushed
             handler.finish()
         except StreamClosedError:
             logger.info("client closed the connection during %s", self.request.path)
@@ -198,9 +210,29 @@ class DicomwebMixin:
             logger.exception("DICOMweb %s failed while streaming", self.request.path)
             self.request.connection.close()
         finally:
+            if pending is not None:  # let a batch being read finish before the iterator is closed
+                await asyncio.gather(pending, return_exceptions=True)
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
+
+    def _next_chunks(
+        self, iterator: Iterator[bytes], principal: Principal, audit: AuditEntry | None
+    ) -> tuple[list[bytes], bool]:
+        """In the executor: the next chunks of a body (about :data:`STREAM_BATCH` bytes), and whether it is done.
+
+        When it is, the audit entry is written here, before the last bytes go out.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in iterator:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= STREAM_BATCH:
+                return chunks, False
+        if audit is not None:
+            self._audit_now(principal, audit)
+        return chunks, True
 
     def _write_error(self, status: int, message: str) -> None:
         handler: Any = self

@@ -10,6 +10,7 @@ from pacslab.errors import InvalidDicomInputError
 
 __all__ = [
     "MediaType",
+    "multipart_length",
     "multipart_stream",
     "parse_media_type",
     "parse_multipart",
@@ -156,9 +157,35 @@ def multipart_content_type(part_type: str, boundary: str, **params: str) -> str:
     return f'multipart/related; type="{part_type}"; boundary={boundary}{extra}'
 
 
+def _part_head(content_type: str, boundary: str, first: bool) -> bytes:
+    """What goes before a part's data: the previous part's closing CRLF, the delimiter, the part's header."""
+    return b"".join(
+        (b"" if first else b"\r\n", b"--", boundary.encode("ascii"), b"\r\nContent-Type: ",
+         content_type.encode("latin-1"), b"\r\n\r\n")
+    )  # fmt: skip
+
+
+def _close(boundary: str, empty: bool) -> bytes:
+    return (b"--" if empty else b"\r\n--") + boundary.encode("ascii") + b"--\r\n"
+
+
 def multipart_stream(parts: Iterable[tuple[str, bytes]], boundary: str) -> Iterator[bytes]:
-    """Yield a multipart body part by part from ``(content_type, data)`` pairs (never the whole body at once)."""
-    marker = b"--" + boundary.encode("ascii")
+    """Yield a multipart body piece by piece from ``(content_type, data)`` pairs (never the whole body at once).
+
+    Each part's data is yielded as it is, never copied into a larger buffer.
+    """
+    first = True
     for content_type, data in parts:
-        yield b"".join((marker, b"\r\nContent-Type: ", content_type.encode("latin-1"), b"\r\n\r\n", data, b"\r\n"))
-    yield marker + b"--\r\n"
+        yield _part_head(content_type, boundary, first)
+        yield data
+        first = False
+    yield _close(boundary, first)
+
+
+def multipart_length(parts: Iterable[tuple[str, int]], boundary: str) -> int:
+    """The length in bytes of :func:`multipart_stream`'s body for ``(content_type, data size)`` pairs."""
+    total, first = 0, True
+    for content_type, size in parts:
+        total += len(_part_head(content_type, boundary, first)) + size
+        first = False
+    return total + len(_close(boundary, first))

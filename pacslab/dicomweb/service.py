@@ -49,6 +49,7 @@ from pacslab.dicomweb.dicomjson import (
 from pacslab.dicomweb.multipart import (
     MediaType,
     multipart_content_type,
+    multipart_length,
     multipart_stream,
     new_boundary,
     parse_accept,
@@ -426,12 +427,20 @@ class DicomwebService:
         uid = instance or series or study
         boundary = new_boundary()
 
+        def part_type(sop: str) -> str:
+            return f"application/dicom; transfer-syntax={syntax[sop]}"
+
         def parts() -> Iterator[tuple[str, bytes]]:
             for sop, data in self.archive.iter_instances(uid):
                 if sop in syntax:
-                    yield f"application/dicom; transfer-syntax={syntax[sop]}", data
+                    yield part_type(sop), data
 
-        headers = {"Content-Type": multipart_content_type("application/dicom", boundary)}
+        # the length is known from the catalog, so the body goes out as it is read, not re-framed in chunks
+        length = multipart_length([(part_type(r["SOPInstanceUID"]), int(r["size"])) for r in rows], boundary)
+        headers = {
+            "Content-Type": multipart_content_type("application/dicom", boundary),
+            "Content-Length": str(length),
+        }
         audit = AuditEntry("retrieve", uids=[uid], count=len(rows), detail="instances")
         return Response(200, headers, multipart_stream(parts(), boundary), audit)
 

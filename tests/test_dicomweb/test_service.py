@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pacslab.dicomweb.dicomjson import element, parse_attribute, rewrite_bulk_uris
-from pacslab.dicomweb.multipart import multipart_stream, parse_accept, parse_multipart
+from pacslab.dicomweb.multipart import multipart_length, multipart_stream, parse_accept, parse_multipart
 from pacslab.dicomweb.render import window_to_uint8
 from pacslab.dicomweb.service import NotAcceptableError, PayloadTooLargeError, status_for
 from pacslab.errors import AccessDeniedError, InvalidDicomInputError, StudyNotFoundError
@@ -18,6 +18,17 @@ def test_multipart_round_trip() -> None:
     parsed = parse_multipart(b"preamble\r\n" + body, 'multipart/related; type="application/dicom"; boundary="B"')
     assert [p.data for p in parsed] == [b"one\r\n--not-the-boundary", b""]
     assert parsed[0].content_type.type == "application/dicom"
+
+
+@pytest.mark.parametrize("sizes", [[], [0], [5], [1000, 0, 17]])
+def test_multipart_length_is_the_streamed_length(sizes: list[int]) -> None:
+    """WADO-RS sends Content-Length from the catalog's sizes: it must equal the bytes streamed, part by part."""
+    parts = [(f"application/dicom; transfer-syntax=1.2.{i}", b"x" * n) for i, n in enumerate(sizes)]
+    pieces = list(multipart_stream(parts, "0123abc"))
+    assert multipart_length([(t, len(d)) for t, d in parts], "0123abc") == sum(map(len, pieces))
+    assert all(any(p is d for p in pieces) for _, d in parts if d)  # each part's data is sent as it is, not copied
+    parsed = parse_multipart(b"".join(pieces), "multipart/related; boundary=0123abc") if parts else []
+    assert [p.data for p in parsed] == [d for _, d in parts]
 
 
 @pytest.mark.parametrize(
