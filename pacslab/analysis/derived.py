@@ -23,7 +23,7 @@ from zarr.codecs import BloscCodec
 
 from pacslab.analysis.results import now, record_derived
 from pacslab.storage import join
-from pacslab.volumes.store import lazy_array, open_volume_group, zarr_store
+from pacslab.volumes.store import lazy_array, volume_metadata, zarr_store
 
 if TYPE_CHECKING:
     from pacslab.archive import Archive
@@ -46,7 +46,7 @@ _COLORS = [(255, 0, 0), (0, 200, 255), (255, 255, 0), (0, 255, 0), (255, 0, 255)
 def source_frames(archive: Archive, series_instance_uid: str, stack: int = 0) -> list[str]:
     """``"SOPInstanceUID#frame"`` of each slice of a source volume, in ``z`` order."""
     row = archive._volume_row(series_instance_uid, stack)
-    meta: Any = open_volume_group(archive.fs, join(archive.root, row["path"])).attrs["pacslab"]
+    meta = volume_metadata(archive.fs, join(archive.root, row["path"]))
     return [str(f) for f in meta["frames"][0]]
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from pacslab.errors import StorageError
 from pacslab.storage import OriginalStore, check_sha256, join
 from pacslab.volumes._chunks import open_chunks
-from pacslab.volumes.store import open_volume_group
+from pacslab.volumes.store import open_volume_group, volume_metadata
 
 __all__ = ["PixelRef", "PixelSource"]
 
@@ -73,9 +73,10 @@ class PixelSource:
 
     def _array(self, path: str) -> Any:
         if path not in self._arrays:
-            group = open_volume_group(self.fs, join(self.root, path))
-            array = open_chunks(self.fs, join(self.root, path, "0")) or group["0"]
-            self._arrays[path] = (array, list(group.attrs["pacslab"]["dims"]))
+            where = join(self.root, path)
+            dims = list(volume_metadata(self.fs, where)["dims"])
+            array = open_chunks(self.fs, join(where, "0")) or open_volume_group(self.fs, where)["0"]
+            self._arrays[path] = (array, dims)
             while len(self._arrays) > 16:
                 self._arrays.popitem(last=False)
         return self._arrays[path]

@@ -9,6 +9,7 @@ slice positions and the DICOM identity of every frame).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ import zarr
 from zarr.codecs import BloscCodec
 
 from pacslab.config import config
+from pacslab.errors import VolumeNotFoundError
 from pacslab.storage import join
 from pacslab.storage._fs import is_local
 from pacslab.volumes._chunks import open_chunks
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     import dask.array as da
     import xarray as xr
 
-__all__ = ["lazy_array", "open_volume_group", "read_volume", "write_volume", "zarr_store"]
+__all__ = ["lazy_array", "open_volume_group", "read_volume", "volume_metadata", "write_volume", "zarr_store"]
 
 NGFF_VERSION = "0.5"
 _AXIS_TYPES = {
@@ -209,6 +211,26 @@ def open_volume_group(fs: fsspec.AbstractFileSystem, path: str) -> zarr.Group:
     return zarr.open_group(zarr_store(fs, path, read_only=True), mode="r", zarr_format=3)
 
 
+def volume_metadata(fs: fsspec.AbstractFileSystem, path: str) -> dict[str, Any]:
+    """The ``pacslab`` attributes of a volume group (geometry, identity, frames), read from its ``zarr.json``.
+
+    One small file read, without opening the group through zarr.
+
+    Raises
+    ------
+    VolumeNotFoundError
+        No volume group at *path*.
+    """
+    try:
+        document = json.loads(fs.cat_file(join(path, "zarr.json")))
+    except FileNotFoundError as exc:
+        raise VolumeNotFoundError(f"No volume at {path!r}: its zarr.json is missing.") from exc
+    attributes = document.get("attributes", {}) if document.get("node_type") == "group" else {}
+    if "pacslab" not in attributes:
+        raise VolumeNotFoundError(f"{path!r} is not a pacslab volume (its zarr.json has no 'pacslab' attributes).")
+    return dict(attributes["pacslab"])
+
+
 def lazy_array(
     fs: fsspec.AbstractFileSystem,
     path: str,
@@ -268,10 +290,9 @@ def read_volume(
     """
     import xarray as xr
 
-    group = open_volume_group(fs, path)
-    meta = dict(group.attrs["pacslab"])
+    meta = volume_metadata(fs, path)
     dims = tuple(meta["dims"])
-    data = lazy_array(fs, join(path, "0"), chunks=chunks, dims=dims, array=group["0"])
+    data = lazy_array(fs, join(path, "0"), chunks=chunks, dims=dims)
     geometry = VolumeGeometry.from_dict(meta["geometry"])
     coords: dict[str, Any] = geometry.axis_coordinates()
     if geometry.known:

@@ -136,10 +136,10 @@ class Viewer(anywidget.AnyWidget):
             return []
         try:
             from pacslab.storage import join
-            from pacslab.volumes.store import open_volume_group
+            from pacslab.volumes.store import volume_metadata
 
             path = archive._volume_row(uid, 0)["path"]
-            return list(open_volume_group(archive.fs, join(archive.root, path)).attrs["pacslab"]["frames"][0])
+            return list(volume_metadata(archive.fs, join(archive.root, path))["frames"][0])
         except Exception:  # noqa: BLE001 - no per-slice identity (plain volumes)
             return []
 

@@ -83,3 +83,21 @@ def test_reader_pickles_without_its_codec(tmp_path):
     reader[0]  # builds the codec
     again = pickle.loads(pickle.dumps(reader))
     np.testing.assert_array_equal(again[2:10, 3], data[2:10, 3])
+
+
+def test_volume_metadata_is_what_zarr_reads(tmp_path):
+    """Volumes open from their group's zarr.json alone; it must agree with zarr, and refuse what is not a volume."""
+    from pacslab.errors import VolumeNotFoundError
+    from pacslab.volumes.store import open_volume_group, volume_metadata
+
+    fs = fsspec.filesystem("file")
+    group = zarr.open_group(zarr.storage.LocalStore(tmp_path / "v"), mode="w", zarr_format=3)
+    attrs = {"dims": ["z", "y", "x"], "frames": [["1.2.3#1", "1.2.4#1"]], "rescale_slope": 1.5, "units": "HU"}
+    group.attrs["pacslab"] = attrs
+    path = str(tmp_path / "v")
+    assert volume_metadata(fs, path) == attrs == dict(open_volume_group(fs, path).attrs["pacslab"])
+    zarr.open_group(zarr.storage.LocalStore(tmp_path / "other"), mode="w", zarr_format=3).attrs["x"] = 1
+    with pytest.raises(VolumeNotFoundError, match="not a pacslab volume"):
+        volume_metadata(fs, str(tmp_path / "other"))
+    with pytest.raises(VolumeNotFoundError, match="zarr.json is missing"):
+        volume_metadata(fs, str(tmp_path / "nowhere"))
