@@ -9,6 +9,8 @@ Run by hand: ``.venv/bin/python benchmarks/dimse.py [--data DIR] [--small] [--re
   time) and *archived* (until the spool is empty, i.e. every instance is in the catalog); a third row
   runs it with ``dimse.spool: false`` (archived before each answer);
 * C-FIND STUDY latency inside one association (``findscu --repeat``), pacslab vs Orthanc;
+* the floor under pacslab's figures: pynetdicom alone, with handlers that do nothing
+  (``_bare_scp.py``: C-STORE answered at once, C-FIND with one fixed match), same AE settings;
 * C-GET of one CT series into files (``getscu``), pacslab vs Orthanc.
 
 As root it re-runs itself in a loopback-only network namespace (Orthanc and storescp bind every interface).
@@ -67,6 +69,23 @@ class PacslabServer:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=120)
+
+
+class BareSCP:
+    """pynetdicom alone with handlers that do nothing (``_bare_scp.py``): the floor under pacslab's DIMSE figures."""
+
+    def __init__(self) -> None:
+        self.port = _peers.free_port()
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "_bare_scp.py"), str(self.port)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == b"ready"
+
+    def cpu(self) -> float:
+        return _peers._stat(self.proc.pid)[0]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
 
 
 def _row(name: str, n: int, size: int, wall: float, cpu: float) -> dict[str, object]:
@@ -158,6 +177,13 @@ def main() -> None:
                              "MB/s": f"{got / wall / 1e6:.0f}"})  # fmt: skip
         finally:
             orthanc.stop()
+        bare = BareSCP()
+        try:
+            rows += ingest("pynetdicom alone, handler does nothing (floor)", bare, bare.port, "BARE", data, n, size)
+            ms = find_latency(bare.port, "BARE", study, args.repeat)
+            find_rows.append({"server": "pynetdicom alone, one fixed match (floor)", "C-FIND STUDY ms": f"{ms:.2f}"})
+        finally:
+            bare.stop()
         if not args.no_sync:
             sync = PacslabServer(work, spool=False)
             try:
