@@ -159,7 +159,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="benchmark set (generated with pacslab.examples when missing)")
     parser.add_argument("--small", action="store_true", help="a reduced set (2 CT × 60, 1 MR, 4 DX)")
-    parser.add_argument("--repeat", type=int, default=200, help="QIDO requests (rendered: a quarter)")
+    parser.add_argument("--repeat", type=int, default=1000, help="QIDO requests (rendered: a quarter)")
     args = parser.parse_args()
     _peers.in_private_network()
     work = Path(tempfile.mkdtemp(prefix="pacslab-dicomweb-bench-"))
