@@ -134,8 +134,9 @@ def test_map_volume_with_overlap_equals_whole_volume_filter(volumes):
 @pytest.fixture(scope="module")
 def rescaled_chest(tmp_path_factory):
     """A chest CT whose rescale is not integral: HU values fall between float32 steps."""
-    import pacslab
     from analysis_helpers import chest, ingest
+
+    import pacslab
 
     base = tmp_path_factory.mktemp("rescaled")
     datasets = chest(5)

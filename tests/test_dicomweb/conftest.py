@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dicomweb_helpers import Served
 from pydicom.data import get_testdata_file
 
 import pacslab
 from pacslab.dicomweb import DicomwebServer
-from dicomweb_helpers import Served
-
 from pacslab.examples import generate_ct_series, generate_mr_series, make_patient, make_study, write_series
 
 #: Local pydicom test files (never names outside pydicom/data/test_files: those are downloaded).

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-import pacslab
-
 GOOD = ["CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "JPEG2000.dcm"]
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import warnings
 from pathlib import Path
 
 import numpy as np
-import pydicom
 import pytest
 from pydicom.data import get_testdata_files
 
