@@ -102,18 +102,24 @@ class PixelSource:
             self._blocks.move_to_end(key)
         return block[z - z0]
 
+    def pixel_frames(self, path: str, ref: PixelRef) -> list[np.ndarray]:
+        """The frames of an original's pixel data, in file order, as arrays of its dtype.
+
+        Each is a view of a decoded block where it can be (same dtype, contiguous): joined with
+        the bytes before them they give the file, with one copy instead of one per step.
+        """
+        dtype = np.dtype(ref.dtype)
+        return [np.ascontiguousarray(self.frame(path, t, z), dtype=dtype) for t, z in ref.frames]
+
     def pixel_bytes(self, path: str, ref: PixelRef) -> bytes:
         """The pixel data bytes of an original, rebuilt from its frames."""
-        parts = [
-            np.ascontiguousarray(self.frame(path, t, z), dtype=np.dtype(ref.dtype)).tobytes() for t, z in ref.frames
-        ]
-        return b"".join(parts)
+        return b"".join(self.pixel_frames(path, ref))
 
     def original(self, store: OriginalStore, row: dict[str, Any], volume_path: str, *, verify: bool = False) -> bytes:
         """The original file of a ``pxr`` instance: its stored head + its pixel data from the volume."""
         ref = PixelRef.from_json(row["pixel_ref"])
         try:
-            data = store.read_payload(row["stored_key"]) + self.pixel_bytes(volume_path, ref)
+            data = b"".join([store.read_payload(row["stored_key"]), *self.pixel_frames(volume_path, ref)])
         except (KeyError, FileNotFoundError, ValueError) as exc:
             raise StorageError(
                 f"The pixel data of {row['SOPInstanceUID']} cannot be read from its volume {volume_path!r} ({exc}); "
