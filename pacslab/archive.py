@@ -17,6 +17,7 @@ from pacslab.catalog import PostgresCatalog, SQLiteCatalog, is_postgres_url
 from pacslab.errors import (
     ArchiveExistsError,
     ArchiveNotFoundError,
+    InstanceNotFoundError,
     SeriesNotFoundError,
     StorageError,
     VolumeNotFoundError,
@@ -387,21 +388,50 @@ class Archive:
         """
         return self._read_original(self.catalog.instance(sop_instance_uid), verify=verify)
 
-    def _read_original(self, row: dict[str, Any], *, verify: bool = False, source: PixelSource | None = None) -> bytes:
-        """The original file of a catalog row, whole or rebuilt from its head and its volume frames."""
+    def _read_original(
+        self,
+        row: dict[str, Any],
+        *,
+        verify: bool = False,
+        source: PixelSource | None = None,
+        paths: dict[tuple[str, int], str] | None = None,
+    ) -> bytes:
+        """The original file of a catalog row, whole or rebuilt from its head and its volume frames.
+
+        A rebuilt original is checked after it is read: the catalog must still give this instance
+        the same pixel reference and its series the same volume. Volume generations are never
+        reused, and the catalog switches both in one transaction before it deletes the old volume,
+        so an unchanged pair means the frames came from a live volume that the reference describes;
+        otherwise (a rebuild while this was read: the row may be stale, the volume gone, its chunks
+        read as fill) it is read again from the catalog's current row. *paths* remembers each
+        ``(series, stack)``'s volume path across the rows of one retrieval.
+        """
         if row["stored_codec"] != Codec.PIXEL_REF.value:
             return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
         source = source or self._pixels
-        for attempt in range(2):  # a rebuild of the series may switch volumes between the two reads
+        paths = {} if paths is None else paths
+        sop = row["SOPInstanceUID"]
+        for attempt in range(3):
             ref = PixelRef.from_json(row["pixel_ref"])
-            path = self._volume_row(row["SeriesInstanceUID"], ref.stack)["path"]
+            key = (row["SeriesInstanceUID"], ref.stack)
+            path = paths.get(key) or self._volume_row(*key)["path"]
             try:
-                return source.original(self.originals, row, path, verify=verify)
+                data = source.original(self.originals, row, path, verify=verify, ref=ref)
             except StorageError:
-                if attempt:
+                if attempt == 2:
                     raise
-                row = self.catalog.instance(row["SOPInstanceUID"])
-        raise AssertionError("unreachable")
+                data = None
+            now = self.catalog.instance_keys(sop_instance_uid=sop)
+            if not now:
+                raise InstanceNotFoundError(f"Instance {sop!r} was deleted while it was read.")
+            if data is not None and now[0]["pixel_ref"] == row["pixel_ref"] and self._volume_row(*key)["path"] == path:
+                paths[key] = path
+                return data
+            paths.pop(key, None)
+            row = now[0]
+            if row["stored_codec"] != Codec.PIXEL_REF.value:
+                return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
+        raise StorageError(f"The original of {sop!r} kept changing while it was read (its series is being rebuilt).")
 
     def dataset(self, sop_instance_uid: str, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
         """An instance as a :class:`pydicom.Dataset`."""
@@ -412,8 +442,9 @@ class Archive:
     def iter_instances(self, uid: str) -> Any:
         """Yield ``(SOPInstanceUID, bytes)`` of every instance of a study, series or one instance."""
         source = PixelSource(self.fs, self.root)
+        paths: dict[tuple[str, int], str] = {}
         for row in self._instance_rows(uid):
-            yield row["SOPInstanceUID"], self._read_original(row, source=source)
+            yield row["SOPInstanceUID"], self._read_original(row, source=source, paths=paths)
 
     def _instance_rows(self, uid: str) -> list[dict[str, Any]]:
         level = self.catalog.level_of(uid)

@@ -115,9 +115,20 @@ class PixelSource:
         """The pixel data bytes of an original, rebuilt from its frames."""
         return b"".join(self.pixel_frames(path, ref))
 
-    def original(self, store: OriginalStore, row: dict[str, Any], volume_path: str, *, verify: bool = False) -> bytes:
-        """The original file of a ``pxr`` instance: its stored head + its pixel data from the volume."""
-        ref = PixelRef.from_json(row["pixel_ref"])
+    def original(
+        self,
+        store: OriginalStore,
+        row: dict[str, Any],
+        volume_path: str,
+        *,
+        verify: bool = False,
+        ref: PixelRef | None = None,
+    ) -> bytes:
+        """The original file of a ``pxr`` instance: its stored head + its pixel data from the volume.
+
+        *ref* is the row's :class:`PixelRef` when the caller has parsed it already.
+        """
+        ref = ref or PixelRef.from_json(row["pixel_ref"])
         try:
             data = b"".join([store.read_payload(row["stored_key"]), *self.pixel_frames(volume_path, ref)])
         except (KeyError, FileNotFoundError, ValueError) as exc:

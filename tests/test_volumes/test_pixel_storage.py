@@ -47,6 +47,31 @@ def test_rebuild_after_new_instances_keeps_originals(archive, tmp_path):
     assert v.ok and v.orphans == []
 
 
+@pytest.mark.parametrize("new_at", ["start", "end"])
+def test_series_retrieval_survives_a_rebuild_midway(archive, tmp_path, new_at):
+    """A volume rebuilt at a new path between two instances of a retrieval: every instance still comes back whole.
+
+    New slices at the start shift every slice's place in the volume, so a reference read before the
+    rebuild points at the wrong frames of the new volume; the old volume is gone, so its chunks read
+    as the fill value. Both must be caught, not streamed out.
+    """
+    datasets = examples.generate_ct_series(seed=32, n_slices=26, rows=48, columns=48)
+    # 3 chunks of 8 slices: the later ones are read after the rebuild
+    first, second = (datasets[2:], datasets[:2]) if new_at == "start" else (datasets[:24], datasets[24:])
+    files = _files(first, tmp_path / "a") | _files(second, tmp_path / "b")
+    archive.ingest(tmp_path / "a", progress=False)
+    uid = datasets[0].SeriesInstanceUID
+    before = archive.volumes(uid).path.iloc[0]
+    got = {}
+    for n, (sop, data) in enumerate(archive.iter_instances(uid)):
+        got[sop] = data
+        if n == 0:  # new instances arrive and the volume is rebuilt at another path
+            archive.ingest(tmp_path / "b", progress=False)
+            assert archive.volumes(uid).path.iloc[0] != before
+    assert len(got) == 24  # the instances the retrieval started with
+    assert [sop for sop in got if got[sop] != files[f"{sop}.dcm"]] == []
+
+
 def test_failed_rebuild_keeps_the_previous_volume(archive, tmp_path):
     datasets = examples.generate_ct_series(seed=32, n_slices=6, rows=32, columns=32)
     files = _files(datasets, tmp_path / "a")
