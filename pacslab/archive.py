@@ -406,12 +406,12 @@ class Archive:
         read as fill) it is read again from the catalog's current row. *paths* remembers each
         ``(series, stack)``'s volume path across the rows of one retrieval.
         """
-        if row["stored_codec"] != Codec.PIXEL_REF.value:
-            return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
         source = source or self._pixels
         paths = {} if paths is None else paths
         sop = row["SOPInstanceUID"]
         for attempt in range(3):
+            if row["stored_codec"] != Codec.PIXEL_REF.value:
+                return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
             ref = PixelRef.from_json(row["pixel_ref"])
             key = (row["SeriesInstanceUID"], ref.stack)
             path = paths.get(key) or self._volume_row(*key)["path"]
@@ -429,8 +429,6 @@ class Archive:
                 return data
             paths.pop(key, None)
             row = now[0]
-            if row["stored_codec"] != Codec.PIXEL_REF.value:
-                return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
         raise StorageError(f"The original of {sop!r} kept changing while it was read (its series is being rebuilt).")
 
     def dataset(self, sop_instance_uid: str, *, stop_before_pixels: bool = False) -> pydicom.Dataset:

@@ -180,9 +180,7 @@ class DicomwebMixin:
         if isinstance(response.body, bytes | bytearray):
             if response.status != 204:
                 handler.write(bytes(response.body))
-            if audit is not None:
-                await self._audit(principal, audit)
-            handler.finish()
+            handler.finish()  # its audit entry was written with the response, in _serve
             return
         iterator = response.body
         pending: asyncio.Future[tuple[list[bytes], bool]] | None = None

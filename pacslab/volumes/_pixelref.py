@@ -111,10 +111,6 @@ class PixelSource:
         dtype = np.dtype(ref.dtype)
         return [np.ascontiguousarray(self.frame(path, t, z), dtype=dtype) for t, z in ref.frames]
 
-    def pixel_bytes(self, path: str, ref: PixelRef) -> bytes:
-        """The pixel data bytes of an original, rebuilt from its frames."""
-        return b"".join(self.pixel_frames(path, ref))
-
     def original(
         self,
         store: OriginalStore,
