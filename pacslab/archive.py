@@ -683,31 +683,59 @@ class Archive:
     def verify(self, *, rehash: bool = True) -> VerifyReport:
         """Check that catalog, originals and volumes agree.
 
+        A live archive changes while it is checked (a volume rebuilt, an ingest committing), so
+        what one pass finds is checked again against the catalog as it is then, and only what
+        persists is reported.
+
         Parameters
         ----------
         rehash : bool
             Read every original and compare its SHA-256 with the one recorded at ingest.
         """
+        report, flagged = self._verify_pass(rehash=rehash)
+        for _ in range(2):
+            if report.ok and not report.orphans:
+                break
+            again, flagged = self._verify_pass(rehash=rehash, only=flagged)
+            persisting = VerifyReport(
+                problems=[p for p in report.problems if p in set(again.problems)],
+                orphans=sorted(set(report.orphans) & set(again.orphans)),
+                pending=again.pending,
+                checked=report.checked,
+            )
+            done = (persisting.problems, persisting.orphans) == (report.problems, report.orphans)
+            report = persisting
+            if done:
+                break
+        return report
+
+    def _verify_pass(self, *, rehash: bool, only: set[str] | None = None) -> tuple[VerifyReport, set[str]]:
+        """One pass of :meth:`verify`; rehash only the instances in *only* when given.
+
+        Returns the report and the SOPInstanceUIDs it found a problem with.
+        """
         report = VerifyReport()
+        flagged: set[str] = set()
         rows = self.catalog.instance_keys()
         stored = set(self.originals.iter_keys())
         referenced = set()
         source = PixelSource(self.fs, self.root)
         for row in rows:
-            key = row["stored_key"]
+            key, sop = row["stored_key"], row["SOPInstanceUID"]
             referenced.add(key)
             if key not in stored:
-                report.problems.append(f"instance {row['SOPInstanceUID']}: original {key} is missing")
-            elif rehash:
+                report.problems.append(f"instance {sop}: original {key} is missing")
+                flagged.add(sop)
+            elif rehash and (only is None or sop in only):
                 try:
                     data = self._read_original(row, source=source)
                 except (StorageError, VolumeNotFoundError) as exc:
-                    report.problems.append(f"instance {row['SOPInstanceUID']}: {exc}")
+                    report.problems.append(f"instance {sop}: {exc}")
+                    flagged.add(sop)
                     continue
                 if len(data) != row["size"] or sha256_hex(data) != row["sha256"]:
-                    report.problems.append(
-                        f"instance {row['SOPInstanceUID']}: original {key} does not match its SHA-256"
-                    )
+                    report.problems.append(f"instance {sop}: original {key} does not match its SHA-256")
+                    flagged.add(sop)
         for row in self.catalog.conflict_keys():
             referenced.add(row["stored_key"])
             if row["stored_key"] not in stored:
@@ -730,7 +758,7 @@ class Archive:
                 report.problems.append(f"series {uid} is marked ready but has no volume")
         report.pending = self.catalog.series_by_state("pending")
         report.checked = {"instances": len(rows), "blobs": len(stored), "volumes": len(volumes)}
-        return report
+        return report, flagged
 
     def info(self) -> dict[str, Any]:
         """Counts and sizes."""

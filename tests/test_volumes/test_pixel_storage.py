@@ -8,6 +8,7 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
+import pacslab.archive
 from pacslab import examples
 
 
@@ -70,6 +71,36 @@ def test_series_retrieval_survives_a_rebuild_midway(archive, tmp_path, new_at):
             assert archive.volumes(uid).path.iloc[0] != before
     assert len(got) == 24  # the instances the retrieval started with
     assert [sop for sop in got if got[sop] != files[f"{sop}.dcm"]] == []
+
+
+@pytest.mark.parametrize("step", ["listing blobs", "opening a volume"])
+def test_verify_while_a_series_is_rebuilt_reports_nothing(archive, tmp_path, monkeypatch, step):
+    """A rebuild that commits in the middle of verify (after the catalog rows were read, or the volume
+    rows) adds blobs and deletes the volume those reads named: a live archive is still reported consistent."""
+    datasets = examples.generate_ct_series(seed=36, n_slices=12, rows=32, columns=32)
+    _files(datasets[:8], tmp_path / "a")
+    _files(datasets[8:], tmp_path / "b")
+    archive.ingest(tmp_path / "a", progress=False)
+    where = {
+        "listing blobs": (archive.originals, "iter_keys"),
+        "opening a volume": (pacslab.archive, "open_volume_group"),
+    }
+    owner, name = where[step]
+    read = getattr(owner, name)
+    pending = [tmp_path / "b"]
+
+    def read_after_a_rebuild(*args, **kwargs):
+        if pending:
+            archive.ingest(pending.pop(), progress=False)  # new slices: the series is rebuilt at a new path
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, read_after_a_rebuild)
+    report = archive.verify()
+    assert not pending  # the rebuild happened inside verify
+    assert report.ok, report.problems
+    assert report.orphans == []
+    monkeypatch.undo()
+    assert archive.verify().checked == {"instances": 12, "blobs": 12, "volumes": 1}
 
 
 def test_failed_rebuild_keeps_the_previous_volume(archive, tmp_path):
