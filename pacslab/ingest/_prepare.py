@@ -7,6 +7,7 @@ C-STORE, STOW-RS). It runs in worker processes, so it returns plain records.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -112,26 +113,9 @@ def read_dataset(data: bytes, *, check: bool = True) -> Dataset:
 def _text(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, pydicom.multival.MultiValue | list):  # binary VRs of VM > 1 give lists
         return "\\".join(str(v) for v in value)
     return str(value).strip().rstrip("\x00") or None
-
-
-def _attributes(ds: Dataset, transfer_syntax: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for keyword in PATIENT_COLUMNS + STUDY_COLUMNS + SERIES_COLUMNS + INSTANCE_COLUMNS:
-        if keyword == "TransferSyntaxUID":
-            continue
-        value = _text(ds.get(keyword))
-        if keyword in INTEGER_COLUMNS and value is not None:
-            try:
-                out[keyword] = int(float(value.split("\\")[0]))
-            except ValueError:
-                out[keyword] = None
-            continue
-        out[keyword] = value
-    out["TransferSyntaxUID"] = transfer_syntax
-    return out
 
 
 def _transfer_syntax(ds: Dataset) -> str | None:
@@ -168,49 +152,136 @@ def dataset_to_json(ds: Dataset) -> dict[str, Any]:
         return out
 
 
-def _header_json(ds: Dataset) -> str:
-    """The header as DICOM JSON text; raises when the dataset itself cannot be read (truncated).
+def _header(ds: Dataset) -> tuple[str, dict[str, Any] | None]:
+    """The header as DICOM JSON text, and as the dict it was dumped from when that has every element.
 
     The text is pydicom's ``to_json_dict`` output, computed from the raw values by
     :func:`~pacslab.ingest._dicomjson.dataset_to_json_dict` when it can; anything that
-    fails there is redone by pydicom, whose errors decide.
+    fails there is redone by pydicom, whose errors decide. Raises when the dataset itself
+    cannot be read (truncated). The dict is None when some elements had to be left out.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return json.dumps(
-                dataset_to_json_dict(ds, bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri),
-                separators=(",", ":"),
-            )
+            header = dataset_to_json_dict(ds, bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri)
+            return json.dumps(header, separators=(",", ":")), header
         except Exception:  # noqa: BLE001, S110 - pydicom below says what is wrong, or that nothing is
             pass
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return json.dumps(
-                ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri),
-                separators=(",", ":"),
-            )
+            header = ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri)
+            return json.dumps(header, separators=(",", ":")), header
     except Exception:  # noqa: BLE001 - find out whether the file is broken or only some values are odd
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for _ in ds.iterall():
                 pass
-        return json.dumps(dataset_to_json(ds), separators=(",", ":"))
+        return json.dumps(dataset_to_json(ds), separators=(",", ":")), None
 
 
-def _geometry(ds: Dataset) -> dict[str, Any]:
+#: Handed back by the header readers below when only pydicom can say what the value is.
+_ASK_PYDICOM: Any = object()
+#: VRs whose JSON value is not the text ``str()`` of pydicom's value gives (DS "1.50" is 1.5 in JSON; a PN
+#: of more than three component groups keeps them all in pydicom, three in JSON).
+_NOT_TEXT_VRS = frozenset({"DS", "FL", "FD", "AT", "PN", "SQ", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+
+@functools.lru_cache(maxsize=256)
+def _json_key(keyword: str) -> str:
+    return f"{pydicom.datadict.tag_for_keyword(keyword):08X}"
+
+
+def _header_values(header: dict[str, Any] | None, keyword: str) -> list[Any] | None:
+    """The ``Value`` list of *keyword* in a DICOM JSON header (None when absent or empty), or ``_ASK_PYDICOM``."""
+    if header is None:
+        return _ASK_PYDICOM
+    element = header.get(_json_key(keyword))
+    if element is None:
+        return None
+    values = element.get("Value")
+    if not values:
+        return _ASK_PYDICOM if "BulkDataURI" in element or "InlineBinary" in element else None
+    if any(v is None for v in values):  # an empty value among several: pydicom keeps ""
+        return _ASK_PYDICOM
+    return values
+
+
+def _header_text(header: dict[str, Any] | None, keyword: str) -> str | None:
+    """:func:`_text` of pydicom's value of *keyword*, from the header; ``_ASK_PYDICOM`` when it cannot tell."""
+    values = _header_values(header, keyword)
+    if values is None or values is _ASK_PYDICOM:
+        return values
+    vr = header[_json_key(keyword)]["vr"]  # type: ignore[index]
+    if vr in _NOT_TEXT_VRS:
+        return _ASK_PYDICOM
+    if len(values) == 1:
+        return str(values[0]).strip().rstrip("\x00") or None
+    return "\\".join(str(v) for v in values)
+
+
+def _attributes(ds: Dataset, transfer_syntax: str | None, header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The catalog columns of an instance: from its DICOM JSON *header* when given, else from *ds*."""
+    out: dict[str, Any] = {}
+    for keyword in PATIENT_COLUMNS + STUDY_COLUMNS + SERIES_COLUMNS + INSTANCE_COLUMNS:
+        if keyword == "TransferSyntaxUID":
+            continue
+        value = _header_text(header, keyword)
+        if value is _ASK_PYDICOM:
+            value = _text(ds.get(keyword))
+        if keyword in INTEGER_COLUMNS and value is not None:
+            try:
+                out[keyword] = int(float(value.split("\\")[0]))
+            except ValueError:
+                out[keyword] = None
+            continue
+        out[keyword] = value
+    out["TransferSyntaxUID"] = transfer_syntax
+    return out
+
+
+def _geometry(ds: Dataset, header: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What volume building needs of an instance: from its DICOM JSON *header* when given, else from *ds*."""
     out: dict[str, Any] = {}
     for keyword in _GEOMETRY_KEYWORDS:
-        value = ds.get(keyword)
-        if value is None or value == "":
+        value = _header_plain(header, keyword)
+        if value is _ASK_PYDICOM:
+            value = ds.get(keyword)
+            if value is None or value == "":
+                continue
+            if isinstance(value, pydicom.multival.MultiValue | list):  # binary VRs of VM > 1 give lists
+                value = [_plain(v) for v in value]
+            else:
+                value = _plain(value)
+        elif value is None:
             continue
-        if isinstance(value, pydicom.multival.MultiValue):
-            out[keyword] = [_plain(v) for v in value]
-        else:
-            out[keyword] = _plain(value)
-    out["multiframe"] = "PerFrameFunctionalGroupsSequence" in ds or int(out.get("NumberOfFrames", 1) or 1) > 1
+        out[keyword] = value
+    multiframe = (
+        "PerFrameFunctionalGroupsSequence" in ds
+        if header is None
+        else _json_key("PerFrameFunctionalGroupsSequence") in header
+    )
+    out["multiframe"] = multiframe or int(out.get("NumberOfFrames", 1) or 1) > 1
     return out
+
+
+def _header_plain(header: dict[str, Any] | None, keyword: str) -> Any:
+    """:func:`_plain` of pydicom's value of *keyword* (a list when multi-valued), from the header."""
+    values = _header_values(header, keyword)
+    if values is None or values is _ASK_PYDICOM:
+        return values
+    vr = header[_json_key(keyword)]["vr"]  # type: ignore[index]
+    if vr == "AT":
+        values = [int(v, 16) for v in values]
+    elif vr in _NOT_TEXT_VRS - {"DS", "FL", "FD"}:
+        return _ASK_PYDICOM
+    elif vr not in ("DS", "FL", "FD"):
+        values = [v.strip() if isinstance(v, str) else v for v in values]
+    if not all(isinstance(v, int | float | str) for v in values):
+        return _ASK_PYDICOM
+    if len(values) == 1:
+        return None if values[0] == "" else values[0]
+    return values
 
 
 def _plain(value: Any) -> Any:
@@ -226,14 +297,26 @@ def _has_pixels(ds: Dataset) -> bool:
     return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")) and "Rows" in ds
 
 
-def _check_pixels(ds: Dataset, transfer_syntax: str | None) -> str | None:
+def _pixel_module(ds: Dataset, geometry: dict[str, Any]) -> tuple[int, int, int, int, int]:
+    """Rows, Columns, BitsAllocated, SamplesPerPixel and NumberOfFrames, from *geometry* when it has them as integers.
+
+    Raises AttributeError, TypeError or ValueError when the module is incomplete or not numbers.
+    """
+    values = [geometry.get(k) for k in ("Rows", "Columns", "BitsAllocated")]
+    if all(isinstance(v, int) for v in values):
+        rows, cols, bits = values
+    else:
+        rows, cols, bits = int(ds.Rows), int(ds.Columns), int(ds.BitsAllocated)
+    samples, frames = geometry.get("SamplesPerPixel", 1), geometry.get("NumberOfFrames", 1)
+    return rows, cols, bits, int(samples or 1), int(frames or 1)
+
+
+def _check_pixels(ds: Dataset, transfer_syntax: str | None, geometry: dict[str, Any]) -> str | None:
     """A reason when native pixel data is shorter than its Rows × Columns × … say."""
     if "PixelData" not in ds or transfer_syntax is None or UID(transfer_syntax).is_compressed:
         return None
     try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        bits, samples = int(ds.BitsAllocated), int(ds.get("SamplesPerPixel", 1) or 1)
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        rows, cols, bits, samples, frames = _pixel_module(ds, geometry)
     except (AttributeError, TypeError, ValueError) as exc:
         return f"the image pixel module is incomplete ({exc})"
     expected = rows * cols * samples * frames * bits // 8
@@ -246,9 +329,12 @@ def _check_pixels(ds: Dataset, transfer_syntax: str | None) -> str | None:
     return None
 
 
-def _validate(ds: Dataset) -> str | None:
+def _validate(ds: Dataset, header: dict[str, Any] | None = None) -> str | None:
+    """Why *ds* cannot be archived for want of valid UIDs (read from its DICOM JSON *header* when given)."""
     for keyword in REQUIRED_UIDS:
-        value = _text(ds.get(keyword))
+        value = _header_text(header, keyword)
+        if value is _ASK_PYDICOM:
+            value = _text(ds.get(keyword))
         if value is None:
             tag = pydicom.datadict.tag_for_keyword(keyword)
             return f"the required {keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X}) is missing or empty"
@@ -257,10 +343,11 @@ def _validate(ds: Dataset) -> str | None:
     return None
 
 
-def _itemsize(ds: Dataset, transfer_syntax: str | None) -> int:
+def _itemsize(ds: Dataset, transfer_syntax: str | None, geometry: dict[str, Any]) -> int:
     if "PixelData" not in ds or transfer_syntax is None or UID(transfer_syntax).is_compressed:
         return 1
-    bits = int(ds.get("BitsAllocated", 8) or 8)
+    bits = geometry.get("BitsAllocated", 8)
+    bits = bits if isinstance(bits, int) else int(ds.get("BitsAllocated", 8) or 8)
     return 2 if bits == 16 else 4 if bits == 32 else 1
 
 
@@ -284,7 +371,7 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
     sha256 = hashlib.sha256(data).hexdigest()
     try:
         ds = read_dataset(data, check=False)
-        header = _header_json(ds)
+        header, header_dict = _header(ds)
     except InvalidDicomError as exc:
         return Rejection(source, f"not a DICOM file: {exc}", sha256)
     except Exception as exc:  # noqa: BLE001 - anything pydicom raises on garbage
@@ -293,25 +380,26 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
             f"unreadable DICOM ({type(exc).__name__}: {exc}); the file may be truncated",
             sha256,
         )
-    reason = _validate(ds)
+    reason = _validate(ds, header_dict)
     if reason is not None and not data[128:132] == b"DICM" and "SOPClassUID" not in ds:
         reason = (
             "not recognised as DICOM: there is no 'DICM' prefix at byte 128 and, read as a bare "
             "dataset, it has no SOP Class UID (0008,0016)"
         )
     transfer_syntax = _transfer_syntax(ds)
-    reason = reason or _check_pixels(ds, transfer_syntax)
+    geometry = _geometry(ds, header_dict)
+    reason = reason or _check_pixels(ds, transfer_syntax, geometry)
     if reason is not None:
         return Rejection(source, reason, sha256)
-    itemsize = _itemsize(ds, transfer_syntax)
+    itemsize = _itemsize(ds, transfer_syntax, geometry)
     has_pixels = _has_pixels(ds)
     # Native pixel data will move into the volume: do not compress what is about to be dropped.
-    defer = has_pixels and "PixelData" in ds and int(ds.get("SamplesPerPixel", 1) or 1) == 1 and itemsize > 1
+    defer = has_pixels and "PixelData" in ds and geometry.get("SamplesPerPixel", 1) == 1 and itemsize > 1
     key, codec, stored_size = store.put(data, sha256, itemsize=itemsize, defer=defer)
     return InstanceRecord(
-        attributes=_attributes(ds, transfer_syntax),
+        attributes=_attributes(ds, transfer_syntax, header_dict),
         header=header,
-        geometry=json.dumps(_geometry(ds), separators=(",", ":")),
+        geometry=json.dumps(geometry, separators=(",", ":")),
         sha256=sha256,
         size=len(data),
         stored_key=key,

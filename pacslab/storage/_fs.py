@@ -67,10 +67,14 @@ def write_atomic(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
         fs.pipe_file(path, data)
         return
     directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}")
     try:
-        with open(tmp, "wb") as fh:
+        try:
+            fh = open(tmp, "wb")  # noqa: SIM115 - the folder usually exists: one system call, not a makedirs
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+            fh = open(tmp, "wb")  # noqa: SIM115
+        with fh:
             fh.write(data)
         os.replace(tmp, path)
     except BaseException:

@@ -2,7 +2,7 @@
 
 The oracle is pydicom itself: ``Dataset.to_json_dict`` for the encoder, and the
 header code as it was before the encoder (pydicom's ``to_json_dict``, element by
-element when that fails) for ``_header_json``. Inputs: pydicom's test files,
+element when that fails) for ``_header``. Inputs: pydicom's test files,
 hand-made raw elements of every VR in three transfer syntaxes, the synthetic
 studies of :mod:`pacslab.examples`, and mutants of :mod:`pacslab.testing.fuzz`.
 """
@@ -27,7 +27,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 import pacslab.ingest._prepare as prepare
 from pacslab import examples
 from pacslab.ingest._dicomjson import UnsupportedSettingsError, dataset_to_json_dict
-from pacslab.ingest._prepare import BULK_THRESHOLD, _bulk_uri, _header_json, dataset_to_json, read_dataset
+from pacslab.ingest._prepare import BULK_THRESHOLD, _bulk_uri, _header, dataset_to_json, read_dataset
 from pacslab.testing.fuzz import FuzzSize, batches, build_mutant, fuzz_given, seed_files
 
 SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian)
@@ -50,8 +50,12 @@ def _fast_json(ds: Dataset, delegated: list[int] | None = None) -> str:
     )
 
 
+def _header_text(ds: Dataset) -> str:
+    return _header(ds)[0]
+
+
 def _reference_header_json(ds: Dataset) -> str:
-    """``_header_json`` as it was before the fast encoder."""
+    """``_header`` text as it was before the fast encoder."""
     try:
         return _pydicom_json(ds)
     except Exception:  # noqa: BLE001
@@ -79,10 +83,28 @@ def _readable(data: bytes) -> bool:
     return True
 
 
+def _record(ds: Dataset, header: dict[str, Any] | None) -> str:
+    """The catalog columns and the geometry record of *ds*, read from *header* where it has them."""
+    syntax = prepare._transfer_syntax(ds)
+    return _dumps({"attributes": prepare._attributes(ds, syntax, header), "geometry": prepare._geometry(ds, header)})
+
+
+def _record_from_header(ds: Dataset) -> str:
+    return _record(ds, _header(ds)[1])
+
+
+def _record_from_pydicom(ds: Dataset) -> str:
+    return _record(ds, None)
+
+
 def assert_same_as_pydicom(data: bytes) -> None:
-    """The encoder equals ``to_json_dict`` and ``_header_json`` equals the old header code (or both raise)."""
+    """The encoder equals ``to_json_dict`` and ``_header`` text equals the old header code (or both raise);
+    the catalog columns and geometry taken from the header equal pydicom's values (or both raise)."""
     assert _outcome(_fast_json, data) == _outcome(_pydicom_json, data)
-    assert _outcome(_header_json, data) == _outcome(_reference_header_json, data)
+    header = _outcome(_header_text, data)
+    assert header == _outcome(_reference_header_json, data)
+    if not header.startswith("raises "):  # else the file is rejected before its record is made
+        assert _outcome(_record_from_header, data) == _outcome(_record_from_pydicom, data)
 
 
 def _part10(ds: Dataset) -> bytes:
@@ -354,7 +376,7 @@ def test_synthetic_studies_take_the_fast_path(
     for name, files in series.items():
         for data in files:
             # no fallback to pydicom for the whole dataset ...
-            _header_json(read_dataset(data, check=False))
+            _header(read_dataset(data, check=False))
             assert calls == [], name
             # ... and, read with explicit VRs, not one element left to pydicom
             delegated: list[int] = []
@@ -401,7 +423,7 @@ def test_non_default_pydicom_settings_use_pydicom(monkeypatch: pytest.MonkeyPatc
         dataset_to_json_dict(read_dataset(data, check=False))
     monkeypatch.setattr(pydicom.config, "datetime_conversion", False)
     monkeypatch.setattr(prepare, "dataset_to_json_dict", _raise)
-    assert _outcome(_header_json, data) == _outcome(_reference_header_json, data)
+    assert _outcome(_header_text, data) == _outcome(_reference_header_json, data)
 
 
 def _raise(*args: Any, **kwargs: Any) -> Any:
