@@ -31,7 +31,7 @@ from pacslab.catalog.models import (
 from pacslab.ingest._dicomjson import dataset_to_json_dict
 from pacslab.storage import OriginalStore
 
-__all__ = ["Rejection", "dataset_to_json", "prepare_instance", "read_dataset"]
+__all__ = ["PIXEL_DATA_OFFSET", "Rejection", "dataset_to_json", "prepare_instance", "read_dataset"]
 
 REQUIRED_UIDS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
 _UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
@@ -261,7 +261,11 @@ def _geometry(ds: Dataset, header: dict[str, Any] | None = None) -> dict[str, An
         if header is None
         else _json_key("PerFrameFunctionalGroupsSequence") in header
     )
-    out["multiframe"] = multiframe or int(out.get("NumberOfFrames", 1) or 1) > 1
+    try:
+        frames = int(out.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):  # not a number: the pixel module checks reject the file, with that reason
+        frames = 1
+    out["multiframe"] = multiframe or frames > 1
     return out
 
 
@@ -351,6 +355,24 @@ def _itemsize(ds: Dataset, transfer_syntax: str | None, geometry: dict[str, Any]
     return 2 if bits == 16 else 4 if bits == 32 else 1
 
 
+#: Geometry key of where little-endian native pixel data starts in a file it ends (volume building reads it there).
+PIXEL_DATA_OFFSET = "pixel_data_offset"
+
+
+def _native_pixel_offset(ds: Dataset, transfer_syntax: str | None, size: int) -> int | None:
+    """Where the value of (7FE0,0010) starts in the file, when it is little-endian native and ends the file."""
+    if transfer_syntax not in (pydicom.uid.ExplicitVRLittleEndian, pydicom.uid.ImplicitVRLittleEndian):
+        return None
+    element = ds.get_item(0x7FE00010)
+    if isinstance(element, pydicom.dataelem.RawDataElement):
+        offset, length = element.value_tell, element.length
+    else:
+        offset, length = element.file_tell, len(element.value)
+    if offset is None or length == 0xFFFFFFFF or offset + length != size:
+        return None
+    return int(offset)
+
+
 def prepare_instance(data: bytes, source: str, store: OriginalStore) -> InstanceRecord | Rejection:
     """Validate one file and store it as an original.
 
@@ -395,6 +417,10 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
     has_pixels = _has_pixels(ds)
     # Native pixel data will move into the volume: do not compress what is about to be dropped.
     defer = has_pixels and "PixelData" in ds and geometry.get("SamplesPerPixel", 1) == 1 and itemsize > 1
+    if defer:
+        offset = _native_pixel_offset(ds, transfer_syntax, len(data))
+        if offset is not None:
+            geometry[PIXEL_DATA_OFFSET] = offset
     key, codec, stored_size = store.put(data, sha256, itemsize=itemsize, defer=defer)
     return InstanceRecord(
         attributes=_attributes(ds, transfer_syntax, header_dict),

@@ -21,7 +21,7 @@ import numpy as np
 import pydicom.uid
 
 from pacslab.config import config
-from pacslab.ingest._prepare import read_dataset
+from pacslab.ingest._prepare import PIXEL_DATA_OFFSET, read_dataset
 from pacslab.storage import Codec, OriginalStore, join, sha256_hex
 from pacslab.volumes._frames import Frame, frames_from_dataset, frames_from_geometry
 from pacslab.volumes._pixelref import PixelRef, PixelSource
@@ -90,12 +90,16 @@ class _PixelCache:
             return self._cache[sop_instance_uid]
         row = self.rows[sop_instance_uid]
         data = self._original(row)
-        ds = read_dataset(data, check=False)
-        pixels = ds.pixel_array
-        if int(ds.get("NumberOfFrames", 1) or 1) == 1:
-            pixels = pixels[np.newaxis]
-        # an encrypted archive keeps whole originals: the volumes are not encrypted
-        head = None if self.store.encrypted else _head_if_referenceable(ds, data, pixels, row)
+        pixels = _native_pixels(data, json.loads(row["geometry"] or "{}"))
+        if pixels is not None:  # as pydicom would decode them, read in place
+            head = None if self.store.encrypted or sha256_hex(data) != row["sha256"] else data[: -pixels.nbytes]
+        else:
+            ds = read_dataset(data, check=False)
+            pixels = ds.pixel_array
+            if int(ds.get("NumberOfFrames", 1) or 1) == 1:
+                pixels = pixels[np.newaxis]
+            # an encrypted archive keeps whole originals: the volumes are not encrypted
+            head = None if self.store.encrypted else _head_if_referenceable(ds, data, pixels, row)
         if head is not None:
             self.heads[sop_instance_uid] = (head, pixels.dtype.newbyteorder("<").str)
         elif row["stored_codec"] in (Codec.RAW.value, Codec.PIXEL_REF.value) and sop_instance_uid not in self.whole:
@@ -111,6 +115,36 @@ class _PixelCache:
 
     def frame(self, f: Frame) -> np.ndarray:
         return self.decoded(f.sop_instance_uid).pixels[f.frame]
+
+
+def _native_pixels(data: bytes, geometry: dict[str, Any]) -> np.ndarray | None:
+    """The one frame of little-endian native pixel data that ends *data*, read in place, or None.
+
+    Only when pydicom's ``pixel_array`` would be those very values; None sends the file to pydicom.
+
+    Ingest records where such pixel data starts (``pixel_data_offset``). Values beyond BitsStored
+    (overlay bits, unextended signs) are what pydicom would mask or sign-extend: those go to pydicom.
+    """
+    offset = geometry.get(PIXEL_DATA_OFFSET)
+    try:
+        rows, columns, bits = int(geometry["Rows"]), int(geometry["Columns"]), int(geometry["BitsAllocated"])
+        stored, signed = int(geometry.get("BitsStored", bits)), int(geometry.get("PixelRepresentation", 0)) == 1
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (
+        offset is None
+        or geometry.get("multiframe")
+        or int(geometry.get("SamplesPerPixel", 1)) != 1
+        or bits not in (16, 32)
+        or offset + rows * columns * bits // 8 != len(data)
+    ):
+        return None
+    pixels = np.frombuffer(data, dtype=f"<{'i' if signed else 'u'}{bits // 8}", offset=offset).reshape(1, rows, columns)
+    if 0 < stored < bits:
+        low, high = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
+        if pixels.min() < low or pixels.max() > high:
+            return None
+    return pixels
 
 
 def _head_if_referenceable(ds: Any, data: bytes, pixels: np.ndarray, row: dict[str, Any]) -> bytes | None:

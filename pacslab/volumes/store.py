@@ -166,16 +166,22 @@ def write_volume(
         fill_value=0,
         dimension_names=list(dims),
     )
-    cz = chunks[dims.index("z")]
+    direct = open_chunks(fs, join(path, "0"))  # chunks written straight, the bytes zarr would write
+    zi = dims.index("z")
+    cz = chunks[zi]
     for t, column in enumerate(stack.frames):
         for z0 in range(0, nz, cz):
             block = np.stack([np.asarray(read_frame(f), dtype=first.dtype) for f in column[z0 : z0 + cz]])
-            index = (slice(None),) * (dims.index("z")) + (slice(z0, z0 + len(block)),)
             if "c" in dims:
                 block = np.moveaxis(block, -1, 0)
+            start = [0] * len(shape)
+            start[zi] = z0
             if stack.extra_dim is not None:
-                index = (t,) + index[1:]
-            array[index] = block
+                start[0], block = t, block[np.newaxis]
+            if direct is not None:
+                direct.write(tuple(start), block)
+            else:
+                array[tuple(slice(a, a + n) for a, n in zip(start, block.shape, strict=True))] = block
     rescale = [list(f.rescale) for f in stack.frames[0]]
     slopes = {r[0] for c in stack.frames for r in ([list(f.rescale) for f in c])}
     intercepts = {r[1] for c in stack.frames for r in ([list(f.rescale) for f in c])}

@@ -1,4 +1,5 @@
-"""The direct Zarr chunk reader gives what zarr gives, for every selection, and steps aside for other arrays."""
+"""Direct Zarr chunk reads give what zarr gives, for every selection; direct writes store the bytes zarr stores;
+other arrays are left to zarr."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import zarr
 from zarr.codecs import BloscCodec
 
-from pacslab.volumes._chunks import ChunkReader, open_chunks
+from pacslab.volumes._chunks import ChunkArray, open_chunks
 from pacslab.volumes.store import lazy_array
 
 
@@ -36,7 +37,7 @@ def _array(tmp_path, dtype="int16", *, shape=(19, 37, 41), chunks=(8, 16, 16), c
 def test_reads_equal_zarr(tmp_path, compressors):
     fs, path, data = _array(tmp_path, compressors=compressors)
     reader = open_chunks(fs, path)
-    assert isinstance(reader, ChunkReader)
+    assert isinstance(reader, ChunkArray)
     assert reader.shape == data.shape and reader.chunks == (8, 16, 16)
     assert not (tmp_path / "a" / "c" / "1" / "0" / "0").exists()  # a fill-value chunk, left unwritten
     selections = [
@@ -59,11 +60,59 @@ def test_reads_equal_zarr(tmp_path, compressors):
         reader[::2]
 
 
+def _empty(path, shape, chunks, dtype, compressors, shuffle="shuffle"):
+    codec = BloscCodec(cname=compressors, clevel=1, shuffle=shuffle) if compressors else None
+    return zarr.create_array(
+        zarr.storage.LocalStore(path), shape=shape, chunks=chunks, dtype=dtype, compressors=codec, fill_value=0,
+        zarr_format=3,
+    )  # fmt: skip
+
+
+def _chunk_files(path):
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and "c" in p.parts}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "compressors", "shuffle", "shape", "chunks"),
+    [
+        ("int16", "lz4", "shuffle", (19, 37, 41), (8, 16, 16)),
+        ("uint16", "zstd", "shuffle", (16, 32, 32), (8, 16, 16)),
+        ("uint8", "lz4", "bitshuffle", (19, 37, 41), (8, 16, 16)),
+        ("float32", None, "shuffle", (9, 20, 20), (4, 16, 16)),
+        ("int16", "lz4", "shuffle", (3, 19, 37, 41), (1, 8, 16, 16)),  # 4-D: one time point per block
+    ],
+)
+def test_writes_store_what_zarr_stores(tmp_path, dtype, compressors, shuffle, shape, chunks):
+    rng = np.random.default_rng(11)
+    data = rng.integers(0, 200, size=shape).astype(dtype)
+    data[..., :8, :, :] = 0  # a run of fill-value chunks: zarr leaves them unwritten, so must the writer
+    _empty(tmp_path / "zarr", shape, chunks, dtype, compressors, shuffle)[...] = data
+    _empty(tmp_path / "direct", shape, chunks, dtype, compressors, shuffle)
+    array = open_chunks(fsspec.filesystem("file"), str(tmp_path / "direct"))
+    cz, zi = chunks[-3], len(shape) - 3
+    for lead in np.ndindex(shape[:zi]):
+        for z0 in range(0, shape[zi], cz):
+            block = data[lead + (slice(z0, z0 + cz),)][(np.newaxis,) * zi]
+            array.write(lead + (z0, 0, 0), block)
+    written = _chunk_files(tmp_path / "direct")
+    assert written and written == _chunk_files(tmp_path / "zarr")
+    np.testing.assert_array_equal(zarr.open_array(zarr.storage.LocalStore(tmp_path / "direct"))[...], data)
+
+
+def test_writes_off_the_chunk_grid_are_refused(tmp_path):
+    _empty(tmp_path / "a", (19, 37, 41), (8, 16, 16), "int16", "lz4")
+    array = open_chunks(fsspec.filesystem("file"), str(tmp_path / "a"))
+    with pytest.raises(ValueError, match="not aligned"):
+        array.write((4, 0, 0), np.ones((8, 37, 41), dtype="int16"))
+    with pytest.raises(ValueError, match="not aligned"):
+        array.write((0, 0, 0), np.ones((8, 20, 41), dtype="int16"))  # ends inside a chunk, not at the edge
+
+
 def test_lazy_array_uses_the_reader_and_rechunks(tmp_path):
     fs, path, data = _array(tmp_path)
     lazy = lazy_array(fs, path, chunks={"z": -1, "x": 41}, dims=("z", "y", "x"))
     assert lazy.chunks == ((19,), (16, 16, 5), (41,))
-    assert any(isinstance(v, ChunkReader) for v in dict(lazy.__dask_graph__()).values())
+    assert any(isinstance(v, ChunkArray) for v in dict(lazy.__dask_graph__()).values())
     np.testing.assert_array_equal(lazy.compute(), data)
     np.testing.assert_array_equal(lazy_array(fs, path)[3:11, 20].compute(), data[3:11, 20])
 

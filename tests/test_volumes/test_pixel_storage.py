@@ -9,6 +9,7 @@ from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
 import pacslab.archive
+import pacslab.volumes.builder
 from pacslab import examples
 
 
@@ -135,6 +136,41 @@ def test_pixel_data_with_bits_beyond_bits_stored_is_kept_whole(archive, tmp_path
     _assert_identical(archive, files)
     volume = archive.open_volume(datasets[0].SeriesInstanceUID, rescale=False)
     np.testing.assert_array_equal(volume[0].values, datasets[0].pixel_array)
+
+
+def test_native_pixels_are_read_in_place_without_pydicom(archive, tmp_path, monkeypatch):
+    """Ingest records where little-endian native pixel data starts; building reads it there, not through pydicom."""
+    datasets = examples.generate_ct_series(seed=37, n_slices=6, rows=32, columns=32)
+    files = _files(datasets, tmp_path / "in")
+    decoded = []
+    read = pacslab.volumes.builder.read_dataset
+    monkeypatch.setattr(pacslab.volumes.builder, "read_dataset", lambda *a, **k: decoded.append(1) or read(*a, **k))
+    archive.ingest(tmp_path / "in", progress=False)
+    assert decoded == []
+    volume = archive.open_volume(datasets[0].SeriesInstanceUID, rescale=False).values
+    expected = sorted(datasets, key=lambda d: float(d.ImagePositionPatient[2]))
+    np.testing.assert_array_equal(volume, np.stack([d.pixel_array for d in expected]))
+    assert set(archive.instances().stored_codec) == {"pxr"}
+    _assert_identical(archive, files)
+
+
+def test_values_pydicom_would_sign_extend_are_decoded_by_pydicom(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=38, n_slices=3, rows=32, columns=32)
+    for ds in datasets:
+        ds.BitsStored, ds.HighBit = 12, 11
+        raw = np.frombuffer(ds.PixelData, dtype="<i2").copy()
+        raw[:3] = [0x0FFF, 0x0800, -5]  # -1 and -2048 in 12 bits, their signs not extended to 16
+        ds.PixelData = raw.tobytes()
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    volume = archive.open_volume(datasets[0].SeriesInstanceUID, rescale=False).values
+    for ds in datasets:
+        z = [d.SOPInstanceUID for d in sorted(datasets, key=lambda d: float(d.ImagePositionPatient[2]))].index(
+            ds.SOPInstanceUID
+        )
+        np.testing.assert_array_equal(volume[z], ds.pixel_array)
+        assert list(volume[z].ravel()[:3]) == [-1, -2048, -5]
+    _assert_identical(archive, files)
 
 
 def test_damaged_volume_is_found_by_verify(archive, tmp_path):
