@@ -21,6 +21,7 @@ from pacslab.config import get as config_get
 from pacslab.dicomweb.auth import RoleValues, TokenStore
 from pacslab.dicomweb.handlers import DicomwebContext, make_handlers
 from pacslab.dicomweb.service import DicomwebService
+from pacslab.ingest.pipeline import ingest_executor
 
 if TYPE_CHECKING:
     from pacslab.archive import Archive
@@ -149,7 +150,10 @@ class DicomwebServer:
         self.port = 8080 if port is None else int(port)
         self.prefix = "/" + prefix.strip("/")
         self.stable_delay = stable_delay
-        self.service = DicomwebService(archive, max_results=max_results, max_body_size=max_body_size)
+        self._ingest = ingest_executor(archive)  # STOW-RS parts are prepared in worker processes
+        self.service = DicomwebService(
+            archive, max_results=max_results, max_body_size=max_body_size, ingest_executor=self._ingest
+        )
         self._executor = cf.ThreadPoolExecutor(workers, thread_name_prefix="pacslab-dicomweb")
         self.context = DicomwebContext(
             service=self.service,
@@ -245,6 +249,8 @@ class DicomwebServer:
         self._thread.join(timeout)
         self._thread = None
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._ingest is not None:
+            self._ingest.shutdown(wait=True, cancel_futures=True)
 
     def serve_forever(self) -> None:
         """Block until interrupted (Ctrl-C), then stop."""

@@ -13,13 +13,14 @@ Notes
   accepted and changes nothing.
 - Searches return at most ``max_results`` matches; when more match, a
   ``Warning: 299`` header says so and ``offset`` pages on.
-- STOW-RS parts go through :func:`pacslab.ingest.pipeline.ingest_bytes`, the
+- STOW-RS parts go through :func:`pacslab.ingest.pipeline.ingest_many`, the
   archive's single ingest path: each instance is stored atomically or not at all,
   rejected ones are quarantined, and volumes of new series are left pending.
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 import io
 import json
@@ -258,6 +259,10 @@ class DicomwebService:
         Most matches one search returns (clients page with ``offset``).
     max_body_size : int
         Largest STOW-RS request body, in bytes (larger ones get HTTP 413).
+    ingest_executor : concurrent.futures.Executor, optional
+        Where STOW-RS parts are parsed, hashed and stored
+        (:func:`pacslab.ingest.pipeline.ingest_executor`); the calling thread when None.
+        The caller shuts it down.
 
     Examples
     --------
@@ -268,7 +273,14 @@ class DicomwebService:
     (200, 'application/dicom+json')
     """
 
-    def __init__(self, archive: Archive, *, max_results: int = 1000, max_body_size: int = 2**30) -> None:
+    def __init__(
+        self,
+        archive: Archive,
+        *,
+        max_results: int = 1000,
+        max_body_size: int = 2**30,
+        ingest_executor: cf.Executor | None = None,
+    ) -> None:
         if max_results < 1:
             raise ValueError(f"max_results must be at least 1, not {max_results!r}.")
         if max_body_size < 1:
@@ -277,6 +289,7 @@ class DicomwebService:
         self.catalog = archive.catalog
         self.max_results = max_results
         self.max_body_size = max_body_size
+        self.ingest_executor = ingest_executor
 
     # -- QIDO-RS -------------------------------------------------------------------------
     def search_studies(self, request: Request) -> Response:
@@ -598,7 +611,7 @@ class DicomwebService:
         return self._store_parts(request, parts, study)
 
     def _store_parts(self, request: Request, parts: list[Any], study: str | None) -> Response:
-        from pacslab.ingest.pipeline import ingest_bytes
+        from pacslab.ingest.pipeline import ingest_many
 
         referenced: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
@@ -606,6 +619,7 @@ class DicomwebService:
         not_dicom = 0
         studies: list[str] = []
         source = f"stow:{request.principal.name}@{request.address or '?'}"
+        accepted: list[tuple[int, Any, dict[str, Any]]] = []  # (part number, part, identity when parsed)
         for index, part in enumerate(parts, 1):
             if part.content_type.type not in ("application/dicom", "application/octet-stream"):
                 failed.append(_failed({}, FAILURE_CANNOT_UNDERSTAND))
@@ -617,7 +631,11 @@ class DicomwebService:
                 failed.append(_failed(ident, FAILURE_MISMATCH))
                 reasons.append(f"part {index} belongs to study {ident['StudyInstanceUID']}, not {study}")
                 continue
-            outcome, record = ingest_bytes(self.archive, part.data, source=source)
+            accepted.append((index, part, ident))
+        results = ingest_many(
+            self.archive, [(source, part.data) for _, part, _ in accepted], executor=self.ingest_executor
+        )
+        for (index, part, ident), (outcome, record) in zip(accepted, results, strict=True):
             if outcome in ("new", "duplicate"):
                 uid = record.study_instance_uid  # type: ignore[union-attr]
                 studies += [uid] if uid not in studies else []

@@ -36,7 +36,15 @@ if TYPE_CHECKING:
     from pacslab.catalog import InstanceRecord
     from pacslab.volumes.builder import BuildResult
 
-__all__ = ["build_pending_volumes", "commit_build", "ingest_bytes", "ingest_paths", "ingest_sources"]
+__all__ = [
+    "build_pending_volumes",
+    "commit_build",
+    "ingest_bytes",
+    "ingest_executor",
+    "ingest_many",
+    "ingest_paths",
+    "ingest_sources",
+]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,6 +109,11 @@ def _prepare_batch(root_url: str, sources: Sequence[Source]) -> list[tuple[int, 
             continue
         out.append((len(data), _prepare_one(store, source.name, data)))
     return out
+
+
+def _prepare_items(root_url: str, items: Sequence[tuple[str, bytes]]) -> list[InstanceRecord | Rejection]:
+    store = _store(root_url)
+    return [_prepare_one(store, name, data) for name, data in items]
 
 
 def _build_one(
@@ -288,16 +301,55 @@ def ingest_bytes(archive: Archive, data: bytes, *, source: str) -> tuple[str, In
     outcome : {"new", "duplicate", "conflict", "rejected"}
     record : InstanceRecord or Rejection
     """
-    result = _prepare_one(archive.originals, source, data)
-    if isinstance(result, Rejection):
-        archive.catalog.record_rejection(
-            result.source, result.reason, sha256=result.sha256, quarantine_path=result.quarantine_path
-        )
-        return "rejected", result
-    (outcome,) = archive.catalog.add_instances([result])
-    if outcome == "duplicate":
-        _drop_duplicate_blob(archive, result)
-    return outcome, result
+    return ingest_many(archive, [(source, data)])[0]
+
+
+def ingest_many(
+    archive: Archive, items: Sequence[tuple[str, bytes]], *, executor: cf.Executor | None = None
+) -> list[tuple[str, InstanceRecord | Rejection]]:
+    """Ingest instances received in memory (a STOW-RS request), prepared in *executor*, committed together.
+
+    Parameters
+    ----------
+    items : sequence of (source, bytes)
+    executor : concurrent.futures.Executor, optional
+        Where files are parsed, hashed and stored (:func:`ingest_executor`); here when None.
+
+    Returns
+    -------
+    list of (outcome, record)
+        For each item, in order: ``"new"``, ``"duplicate"``, ``"conflict"`` or ``"rejected"``,
+        and its :class:`InstanceRecord` or :class:`Rejection`. Volumes are left pending.
+    """
+    if executor is None or len(items) == 0:
+        prepared = [_prepare_one(archive.originals, source, data) for source, data in items]
+    else:  # a few items per task: every worker gets a share of a small request too
+        size = max(1, min(8, -(-len(items) // (2 * _workers()))))
+        tasks = ((archive.url, batch) for batch in _batches(items, size))
+        prepared = [r for results in _bounded_map(executor, _prepare_items, tasks, 2 * _workers()) for r in results]
+    out: list[tuple[str, InstanceRecord | Rejection]] = []
+    records = [r for r in prepared if not isinstance(r, Rejection)]
+    outcomes = iter(archive.catalog.add_instances(records) if records else [])
+    for result in prepared:
+        if isinstance(result, Rejection):
+            archive.catalog.record_rejection(
+                result.source, result.reason, sha256=result.sha256, quarantine_path=result.quarantine_path
+            )
+            out.append(("rejected", result))
+            continue
+        outcome = next(outcomes)
+        if outcome == "duplicate":
+            _drop_duplicate_blob(archive, result)
+        out.append((outcome, result))
+    return out
+
+
+def ingest_executor(archive: Archive) -> cf.Executor | None:
+    """Worker processes for :func:`ingest_many` (threads for object stores); None on one core.
+
+    The caller shuts it down.
+    """
+    return _executor(archive.url, _workers())
 
 
 def _reject(archive: Archive, report: IngestReport, rejection: Rejection) -> None:

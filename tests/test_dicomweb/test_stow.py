@@ -79,6 +79,31 @@ def test_partial_failure_is_202_with_reasons(empty: Served, data_files: list[Pat
     assert empty.archive.catalog.count("instances", {}) == 1
 
 
+def test_many_parts_come_back_in_order_prepared_in_worker_processes(empty: Served, data_files: list[Path]) -> None:
+    """Parts are prepared in worker processes, several at a time; the response keeps the request's order."""
+    import concurrent.futures as cf
+
+    good = [p.read_bytes() for p in _generated(data_files)[:12]]
+    changed = pydicom.dcmread(io.BytesIO(good[3]))
+    changed.PatientName = "SOMEONE^ELSE"  # same SOPInstanceUID, other content: a conflict within the request
+    buffer = io.BytesIO()
+    changed.save_as(buffer, enforce_file_format=True)
+    parts = good[:2] + [b"junk" * 40] + good[2:9] + [b"\x00" * 300] + good[9:] + [buffer.getvalue()]
+    body, ctype = _multipart(parts)
+    r = _post(empty, body, ctype)
+    assert r.status_code == 202, r.text
+    result = r.json()
+    sent = [str(pydicom.dcmread(io.BytesIO(d)).SOPInstanceUID) for d in good]
+    assert [item["00081155"]["Value"][0] for item in result["00081199"]["Value"]] == sent
+    assert [item["00081197"]["Value"][0] for item in result["00081198"]["Value"]] == [0xC000, 0xC000, 0x0111]
+    warning = r.headers["Warning"]
+    assert warning.index("part 3:") < warning.index("part 11:") < warning.index("part 15:")
+    assert empty.archive.catalog.count("instances", {}) == 12
+    assert str(empty.archive.dataset(sent[3]).PatientName) != "SOMEONE^ELSE"
+    executor = empty.server.service.ingest_executor
+    assert isinstance(executor, cf.ProcessPoolExecutor) and executor._processes  # noqa: SLF001
+
+
 def test_conflict_is_409(empty: Served, data_files: list[Path]) -> None:
     path = _generated(data_files)[0]
     body, ctype = _multipart([path.read_bytes()])
