@@ -57,8 +57,8 @@ print(statistics.median(times[1:] or times))
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def bench_storescp(data: Path) -> dict[str, float]:
-    scp = _peers.StoreSCP()
+def bench_storescp(data: Path, work: Path) -> dict[str, float]:
+    scp = _peers.StoreSCP(work / "storescp")
     try:
         cpu0 = scp.cpu()
         wall = _peers.storescu(scp.port, data)
@@ -68,8 +68,8 @@ def bench_storescp(data: Path) -> dict[str, float]:
         scp.stop()
 
 
-def bench_orthanc(data: Path) -> dict[str, float]:
-    orthanc = _peers.Orthanc()
+def bench_orthanc(data: Path, work: Path) -> dict[str, float]:
+    orthanc = _peers.Orthanc(work / "orthanc")
     try:
         cpu0 = orthanc.cpu()
         wall = _peers.storescu(orthanc.dicom_port, data, called="ORTHANC")
@@ -85,6 +85,7 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "pacslab-bench-set")
     parser.add_argument("--small", action="store_true", help="a small set, to try the script quickly")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--work", type=Path, default=None, help="where the receivers write (a temporary folder)")
     args = parser.parse_args()
     _peers.in_private_network()
     n, size = _data(args.data, args.small)
@@ -92,13 +93,20 @@ def main() -> int:
     results: dict[str, list[dict[str, float]]] = {"pacslab folder ingest (volumes included)": [],
                                                    "Orthanc 1.10 (storescu, one association)": [],
                                                    "dcmtk storescp (storescu, one association)": []}  # fmt: skip
-    for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            results["pacslab folder ingest (volumes included)"].append(bench_pacslab(args.data, Path(tmp)))
-        if shutil.which("Orthanc"):
-            results["Orthanc 1.10 (storescu, one association)"].append(bench_orthanc(args.data))
-        if shutil.which("storescp"):
-            results["dcmtk storescp (storescu, one association)"].append(bench_storescp(args.data))
+    names = list(results)
+    benches = [(names[0], bench_pacslab, True), (names[1], bench_orthanc, bool(shutil.which("Orthanc"))),
+               (names[2], bench_storescp, bool(shutil.which("storescp")))]  # fmt: skip
+    # Every receiver writes into a new folder and nothing is deleted until the end: ext4 scans past the inodes
+    # freed in the last minutes whenever it allocates one, so a receiver run right after another's output was
+    # removed is slowed by it. The order turns with each repetition.
+    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+        for i in range(args.repeat):
+            for name, bench, available in benches[i % 3 :] + benches[: i % 3]:
+                if available:
+                    work = Path(tmp) / f"{i}-{name.split()[0]}"
+                    work.mkdir()
+                    results[name].append(bench(args.data, work))
+        print(f"removing the receivers' output ({_peers.du(tmp) / 1e9:.1f} GB) …", file=sys.stderr)
     rows = []
     orthanc_rate = None
     for name, runs in results.items():

@@ -173,10 +173,12 @@ class Orthanc:
 
 
 class StoreSCP:
-    """dcmtk's storescp writing what it receives into a temporary folder (``+B``: bytes as received)."""
+    """dcmtk's storescp writing what it receives into *directory* or a temporary folder (``+B``: bytes as received)."""
 
-    def __init__(self, *, aet: str = "STORESCP", bit_preserving: bool = True) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="storescp-"))
+    def __init__(self, directory: Path | None = None, *, aet: str = "STORESCP", bit_preserving: bool = True) -> None:
+        self._own_dir = directory is None
+        self.dir = Path(tempfile.mkdtemp(prefix="storescp-")) if directory is None else Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.port, self.aet = free_port(), aet
         args = ["storescp", "-od", str(self.dir), "-aet", aet, *(["+B"] if bit_preserving else []), str(self.port)]
         self.proc = subprocess.Popen(args, env=NODELAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -195,10 +197,11 @@ class StoreSCP:
         return sum(p.stat().st_size for p in self.dir.rglob("*") if p.is_file())
 
     def stop(self) -> None:
-        """Stop it and remove its files."""
+        """Stop it (and remove its files when it made their folder)."""
         self.proc.terminate()
         self.proc.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self._own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def postgres_bindir() -> Path | None:
