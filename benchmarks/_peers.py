@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pacslab.testing.peers import NODELAY_ENV, Orthanc, StoreSCP, free_port, wait_port  # noqa: F401 - re-exported
 from pacslab.testing.peers import proc_stat as _stat
+from pacslab.testing.peers import process_tree as _tree
 
 
 def in_private_network() -> None:
@@ -30,25 +31,6 @@ def in_private_network() -> None:
     env = {**os.environ, "PACSLAB_BENCH_NETNS": "1"}
     cmd = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" "$@"', sys.executable, *sys.argv]
     sys.exit(subprocess.call(cmd, env=env))
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for path in Path("/proc").glob(f"{pid}/task/*/children"):
-        try:
-            out += [int(p) for p in path.read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _tree(pid: int) -> list[int]:
-    todo, seen = [pid], []
-    while todo:
-        p = todo.pop()
-        seen.append(p)
-        todo += _children(p)
-    return seen
 
 
 class TreeMeter:

@@ -253,13 +253,18 @@ class DicomwebServer:
             self._ingest.shutdown(wait=True, cancel_futures=True)
 
     def serve_forever(self) -> None:
-        """Block until interrupted (Ctrl-C), then stop."""
+        """Block until interrupted (Ctrl-C, SIGTERM), then stop (its STOW-RS worker processes too)."""
+        import signal
+
+        done = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: done.set())
         try:
-            while not self._stopped.wait(0.5):
+            while not (done.wait(0.5) or self._stopped.is_set()):
                 pass
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self.stop()
 
     def __enter__(self) -> DicomwebServer:

@@ -126,7 +126,12 @@ def _build_one(
 
 
 # -- calling side ------------------------------------------------------------------
-def _executor(root_url: str, n_tasks: int) -> cf.Executor | None:
+def _executor(root_url: str, n_tasks: int, *, fork: bool | None = None) -> cf.Executor | None:
+    """Worker processes (threads for storage that lives in this process); None for one task or one core.
+
+    *fork*: start workers by forking this process; by default only when it runs no other thread
+    now. An executor kept while threads start (a server's) must not fork: workers start on demand.
+    """
     if n_tasks <= 1:
         return None
     fs, _ = open_filesystem(root_url)
@@ -135,7 +140,7 @@ def _executor(root_url: str, n_tasks: int) -> cf.Executor | None:
         return None
     if not is_local(fs):  # memory:// and friends live in this process only
         return cf.ThreadPoolExecutor(workers)
-    if threading.active_count() == 1:  # nothing to break by forking: start workers at no import cost
+    if threading.active_count() == 1 if fork is None else fork:  # nothing to break: start workers at no import cost
         context = multiprocessing.get_context("fork")
     else:  # a kernel or a server with threads: fork is unsafe there
         context = multiprocessing.get_context("forkserver")
@@ -349,7 +354,7 @@ def ingest_executor(archive: Archive) -> cf.Executor | None:
 
     The caller shuts it down.
     """
-    return _executor(archive.url, _workers())
+    return _executor(archive.url, _workers(), fork=False)  # its workers start once the server runs threads
 
 
 def _reject(archive: Archive, report: IngestReport, rejection: Rejection) -> None:

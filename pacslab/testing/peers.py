@@ -31,6 +31,7 @@ __all__ = [
     "StoreSCP",
     "free_port",
     "postgres_bindir",
+    "process_tree",
     "proc_stat",
     "wait_for",
     "wait_port",
@@ -88,6 +89,20 @@ def proc_stat(pid: int) -> tuple[float, int]:
         return 0.0, 0
     cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return cpu, int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def process_tree(pid: int) -> list[int]:
+    """*pid* and its live descendants (from ``/proc/PID/task/*/children``)."""
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        for path in Path("/proc").glob(f"{p}/task/*/children"):
+            try:
+                todo += [int(c) for c in path.read_text().split()]
+            except OSError:
+                pass
+    return seen
 
 
 class Orthanc:

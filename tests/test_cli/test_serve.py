@@ -14,7 +14,63 @@ import pytest
 
 import pacslab
 from pacslab import examples
-from pacslab.testing.peers import free_port, wait_port
+from pacslab.testing.peers import free_port, process_tree, wait_for, wait_port
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _stow_a_series(url: str, token: str, tmp_path) -> None:
+    paths = examples.write_series(
+        examples.generate_mr_series(seed=41, n_slices=4, rows=32, columns=32), tmp_path / "mr"
+    )
+    body = b"".join(b"--b0\r\nContent-Type: application/dicom\r\n\r\n" + p.read_bytes() + b"\r\n" for p in paths)
+    headers = {"Authorization": f"Bearer {token}",
+               "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0'}  # fmt: skip
+    stow = urllib.request.Request(url, data=body + b"--b0--\r\n", method="POST", headers=headers)
+    with urllib.request.urlopen(stow, timeout=60) as response:
+        assert response.status == 200
+
+
+def _gone(pids: list[int]) -> bool:
+    return not [p for p in pids if _alive(p)]
+
+
+_SERVE_DICOMWEB = """
+import sys, pacslab
+from pacslab.dicomweb import DicomwebServer
+server = DicomwebServer(pacslab.open_archive(sys.argv[1]), port=int(sys.argv[2]), stable_delay=None).start()
+print("ready", flush=True)
+server.serve_forever()
+"""
+
+
+def test_dicomweb_server_stops_its_workers_on_sigterm(tmp_path):
+    """``DicomwebServer.serve_forever`` (a server of its own, as in a container) ends its STOW-RS workers on SIGTERM."""
+    pytest.importorskip("tornado")
+    from pacslab.dicomweb import create_token
+
+    root = tmp_path / "archive"
+    with pacslab.open_archive(root, create=True) as archive:
+        writer = create_token(archive, role="write")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", _SERVE_DICOMWEB, str(root), str(port)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        _stow_a_series(f"http://127.0.0.1:{port}/dicom-web/studies", writer, tmp_path)
+        tree = process_tree(proc.pid)
+        assert len(tree) >= 3  # the server, and the workers (under a fork server)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    wait_for(lambda: _gone(tree), timeout=10)
 
 
 @pytest.mark.slow
@@ -27,6 +83,7 @@ def test_serve_dicom_and_dicomweb(tmp_path):
     root = tmp_path / "archive"
     with pacslab.open_archive(root, create=True) as archive:
         token = create_token(archive, role="read")
+        writer = create_token(archive, role="write")
     dicom_port, http_port = free_port(), free_port()
     cmd = [sys.executable, "-m", "pacslab", "serve", str(root), "--dicom-port", str(dicom_port),
            "--http-port", str(http_port)]  # fmt: skip
@@ -51,8 +108,12 @@ def test_serve_dicom_and_dicomweb(tmp_path):
                 break
             time.sleep(0.1)
         assert [s["0020000D"]["Value"][0] for s in studies] == [datasets[0].StudyInstanceUID]
+        _stow_a_series(url, writer, tmp_path)  # its parts are prepared in worker processes, started on demand
+        tree = process_tree(proc.pid)
+        assert len(tree) >= 3  # the server, and the workers (under a fork server)
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    wait_for(lambda: _gone(tree), timeout=10)
     assert f"DICOMweb at http://127.0.0.1:{http_port}" in out
