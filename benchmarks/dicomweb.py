@@ -2,7 +2,8 @@
 
 Run by hand: ``.venv/bin/python benchmarks/dicomweb.py [--data DIR] [--small] [--repeat N]``. Prints a Markdown table:
 
-* STOW-RS ingest: 4 client threads, each POSTing its share of the set in requests of 32 files (files/s, MB/s);
+* STOW-RS ingest: 4 client threads, each POSTing its share of the set in requests of 32 files (files/s, MB/s),
+  after one untimed request storing a small instance that is not in the set;
 * QIDO-RS study search latency, median and p95 over one keep-alive connection (http.client);
 * WADO-RS of one CT series (multipart, streamed) in MB/s — for pacslab both right after STOW (originals
   whole) and after the volumes were built (originals rebuilt from header + volume frames);
@@ -112,6 +113,18 @@ def stow(url: str, headers: dict[str, str], files: list[Path], clients: int = 4,
     return {"files_s": len(files) / wall, "mb_s": size / wall / 1e6}
 
 
+def warm_up(url: str, headers: dict[str, str], work: Path) -> None:
+    """Store one small instance that is not in the set, so that neither server is timed while it starts up
+    (pacslab's STOW-RS worker processes start with the first request)."""
+    from pacslab import examples
+
+    (path,) = examples.write_series(examples.generate_ct_series(seed=99, n_slices=1, rows=32, columns=32),
+                                    work / "warm-up")  # fmt: skip
+    body, ctype = _multipart([path])
+    r = requests.post(f"{url}/studies", data=body, headers={**headers, "Content-Type": ctype}, timeout=120)
+    assert r.status_code == 200, (r.status_code, r.text[:500])
+
+
 def latency(url: str, headers: dict[str, str], repeat: int, accept: str) -> tuple[float, float]:
     """Median and p95 of GET *url* in ms over one keep-alive connection (after 20 warm-up requests).
 
@@ -185,6 +198,7 @@ def main() -> None:
     try:
         for who, (url, headers, _) in peers.items():
             print(f"{who}: STOW-RS …", file=sys.stderr)
+            warm_up(url, headers, work)
             s = stow(url, headers, files)
             put(
                 "STOW-RS ingest, 4 clients × 32 files/request",
