@@ -123,15 +123,15 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
             raise InvalidDicomInputError(
                 "The multipart body ends before its closing boundary; it was cut short or is malformed."
             )
-        raw = body[pos + 2 : end]
-        head_end = raw.find(b"\r\n\r\n")
+        first = pos + 2  # the part's first byte; its content is copied once, straight from the body
+        head_end = body.find(b"\r\n\r\n", first, end)
         if head_end < 0:
-            if raw.startswith(b"\r\n"):  # a part with no header fields
-                head, data = b"", raw[2:]
+            if body.startswith(b"\r\n", first, end):  # a part with no header fields
+                head, data = b"", body[first + 2 : end]
             else:
                 raise InvalidDicomInputError("A multipart part has no blank line between its headers and its content.")
         else:
-            head, data = raw[:head_end], raw[head_end + 4 :]
+            head, data = body[first:head_end], body[head_end + 4 : end]
         headers: dict[str, str] = {}
         for line in head.decode("latin-1").split("\r\n"):
             if line.strip():
