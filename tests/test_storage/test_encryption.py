@@ -198,6 +198,26 @@ def test_dimse_get_and_wado_decrypt(keyed: pacslab.Archive, inputs: list[Path]) 
     assert part == path.read_bytes()
 
 
+def test_stow_workers_seal_with_the_configured_key(sealed: dict[str, Any], tmp_path: Path) -> None:
+    """STOW-RS parts are stored by worker processes, which get the key from the server's config."""
+    from pacslab.dicomweb import DicomwebServer, create_token
+
+    paths = write_series(generate_ct_series(seed=6, n_slices=8, rows=32, columns=32), tmp_path / "stow")
+    body = b"".join(b"--b0\r\nContent-Type: application/dicom\r\n\r\n" + p.read_bytes() + b"\r\n" for p in paths)
+    with _key_config(sealed["key_file"]), pacslab.open_archive(sealed["root"]) as archive:
+        token = create_token(archive, role="write")
+        with DicomwebServer(archive, port=0, stable_delay=None) as web:
+            r = requests.post(f"{web.url}/studies", data=body + b"--b0--\r\n", timeout=60, headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": 'multipart/related; type="application/dicom"; boundary=b0'})  # fmt: skip
+            assert r.status_code == 200, r.text
+            assert web.service.ingest_executor is not None
+        for p in paths:
+            row = archive.catalog.instance_keys(sop_instance_uid=_sop(p))[0]
+            assert archive.originals.fs.cat_file(archive.originals.path(row["stored_key"])).startswith(ENVELOPE_MAGIC)
+            assert archive.read_instance(_sop(p)) == p.read_bytes()
+
+
 def test_enable_encryption_only_on_an_empty_archive(tmp_path: Path) -> None:
     key_file = tmp_path / "k.key"
     write_key_file(key_file)
