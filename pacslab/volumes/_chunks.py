@@ -15,14 +15,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 from typing import Any
 
 import fsspec
 import numpy as np
 
 from pacslab.storage import join
-from pacslab.storage._fs import is_local
+from pacslab.storage._fs import is_local, write_atomic
 
 __all__ = ["ChunkArray", "open_chunks"]
 
@@ -123,19 +122,7 @@ class ChunkArray:
             if not (part.any() if self.fill_value == 0 else (part != self.fill_value).any()):
                 continue
             data = part.tobytes() if self._codec_config is None else self._decoder().encode(part)
-            self._write(self._key(index), bytes(data))
-
-    def _write(self, key: str, data: bytes) -> None:
-        if not self.local:
-            self.fs.pipe_file(key, data)
-            return
-        try:
-            f = open(key, "wb")  # noqa: SIM115 - one system call when the folder exists
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(key), exist_ok=True)
-            f = open(key, "wb")  # noqa: SIM115
-        with f:
-            f.write(data)
+            write_atomic(self.fs, self._key(index), data)  # never a half-written chunk
 
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
