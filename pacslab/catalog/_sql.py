@@ -505,6 +505,14 @@ class SQLCatalog:
                 (series_instance_uid, _owner(owner)),
             )
 
+    def image_bytes_of_series(self, series_instance_uid: str) -> int:
+        """Bytes received of a series' image instances (how much work building its volumes is)."""
+        rows = self._rows(
+            "SELECT COALESCE(SUM(size), 0) FROM instances WHERE SeriesInstanceUID = ? AND has_pixels = 1",
+            (series_instance_uid,),
+        )
+        return int(rows[0][0])
+
     def frames_of_series(self, series_instance_uid: str) -> list[dict[str, Any]]:
         """What volume building needs of each image instance of a series."""
         rows = self._rows(

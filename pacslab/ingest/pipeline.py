@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import gc
 import logging
 import multiprocessing
 import os
@@ -196,11 +197,17 @@ def _open_executor(root_url: str, n_tasks: int, scheduler: Any = None) -> Iterat
 
 
 def _init_worker(settings: dict[str, Any]) -> None:
-    """The caller's storage and volume settings (the encryption key too); one Blosc thread per worker."""
+    """The caller's storage and volume settings (the encryption key too); one Blosc thread per worker.
+
+    What the worker holds once started (modules, the settings) is moved out of the garbage
+    collector's sight: the many small objects parsing makes trigger collections that would
+    otherwise walk all of it again and again.
+    """
     from numcodecs import blosc
 
     config.update(settings)
     blosc.set_nthreads(1)
+    gc.freeze()
 
 
 def _bounded_map(
@@ -434,6 +441,9 @@ def build_pending_volumes(
     own = executor is None
     if own:
         executor = _executor(archive.url, len(uids))
+    if executor is not None:  # the largest first, so that no worker is left with a big series at the end
+        sizes = {uid: archive.catalog.image_bytes_of_series(uid) for uid in uids}
+        uids.sort(key=lambda uid: -sizes[uid])
     try:
         tasks = (
             (archive.url, archive.catalog.frames_of_series(uid), archive._series_identity(uid),

@@ -61,7 +61,6 @@ def test_volumes_equal_pixel_array(loaded):
     checked = 0
     for row in archive.volumes().itertuples():
         volume = archive.open_volume(row.SeriesInstanceUID, stack=row.stack_index)
-        frames = volume.attrs.get("frame_refs") or None
         stored = archive.open_volume(row.SeriesInstanceUID, stack=row.stack_index, rescale=False).values
         group_frames = _frames(archive, row)
         values = volume.values
