@@ -7,6 +7,7 @@ As root it re-runs itself in a loopback-only network namespace (Orthanc and stor
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import subprocess
@@ -37,6 +38,24 @@ def bench_pacslab(data: Path, work: Path) -> dict[str, float]:
     m = _peers.run_measured([str(exe), "ingest", str(root), str(data), "--no-progress"])
     m["disk"] = _peers.du(root)
     m["slice_ms"] = slice_latency(root)
+    return m
+
+
+def bench_pacslab_api(data: Path, work: Path) -> dict[str, float]:
+    """``Archive.ingest`` called in a running Python (a notebook's kernel): the CLI's start-up left out."""
+    root = work / "pacslab-archive"
+    code = f"""
+import json, os, time, pacslab
+a = pacslab.open_archive({str(root)!r}, create=True)
+t0, c0 = time.perf_counter(), os.times()
+a.ingest([{str(data)!r}], progress=False)
+t1, c1 = time.perf_counter(), os.times()
+cpu = sum(getattr(c1, k) - getattr(c0, k) for k in ("user", "system", "children_user", "children_system"))
+print(json.dumps({{"wall": t1 - t0, "cpu": cpu}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    m: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    m["disk"] = _peers.du(root)
     return m
 
 
@@ -91,19 +110,22 @@ def main() -> int:
     n, size = _data(args.data, args.small)
     print(f"input: {n} files, {size / 1e6:.0f} MB in {args.data}\n")
     results: dict[str, list[dict[str, float]]] = {"pacslab folder ingest (volumes included)": [],
+                                                   "pacslab Archive.ingest in a running Python (no start-up)": [],
                                                    "Orthanc 1.10 (storescu, one association)": [],
                                                    "dcmtk storescp (storescu, one association)": []}  # fmt: skip
     names = list(results)
-    benches = [(names[0], bench_pacslab, True), (names[1], bench_orthanc, bool(shutil.which("Orthanc"))),
-               (names[2], bench_storescp, bool(shutil.which("storescp")))]  # fmt: skip
+    benches = [(names[0], bench_pacslab, True), (names[1], bench_pacslab_api, True),
+               (names[2], bench_orthanc, bool(shutil.which("Orthanc"))),
+               (names[3], bench_storescp, bool(shutil.which("storescp")))]  # fmt: skip
     # Every receiver writes into a new folder and nothing is deleted until the end: ext4 scans past the inodes
     # freed in the last minutes whenever it allocates one, so a receiver run right after another's output was
     # removed is slowed by it. The order turns with each repetition.
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         for i in range(args.repeat):
-            for name, bench, available in benches[i % 3 :] + benches[: i % 3]:
+            turn = i % len(benches)
+            for k, (name, bench, available) in enumerate(benches[turn:] + benches[:turn]):
                 if available:
-                    work = Path(tmp) / f"{i}-{name.split()[0]}"
+                    work = Path(tmp) / f"{i}-{k}-{name.split()[0]}"
                     work.mkdir()
                     results[name].append(bench(args.data, work))
         print(f"removing the receivers' output ({_peers.du(tmp) / 1e9:.1f} GB) …", file=sys.stderr)
@@ -118,7 +140,7 @@ def main() -> int:
         if name.startswith("Orthanc"):
             orthanc_rate = rate
         row = {"receiver": name, "files/s": f"{rate:.0f}", "MB/s": f"{size / 1e6 / wall:.0f}",
-               "CPU ms/file": f"{cpu / n * 1000:.1f}", "peak RSS MB": f"{max(r['rss'] for r in runs) / 1e6:.0f}",
+               "CPU ms/file": f"{cpu / n * 1000:.1f}", "peak RSS MB": f"{max(r['rss'] for r in runs) / 1e6:.0f}" if "rss" in runs[0] else "—",  # noqa: E501
                "stored / input": f"{statistics.median(r['disk'] for r in runs) / size:.2f}",
                "open_volume + 1 slice ms": f"{runs[0]['slice_ms']:.1f}" if "slice_ms" in runs[0] else "—"}  # fmt: skip
         rows.append(row)
