@@ -26,6 +26,7 @@ from pacslab.ingest import IngestReport, build_pending_volumes, ingest_bytes, in
 from pacslab.storage import Codec, OriginalStore, is_local, join, open_filesystem, write_atomic
 from pacslab.storage._originals import sha256_hex
 from pacslab.volumes._pixelref import PixelRef, PixelSource
+from pacslab.volumes.builder import SERIES_IDENTITY, series_identity
 from pacslab.volumes.store import open_volume_group, read_volume
 
 if TYPE_CHECKING:
@@ -648,17 +649,7 @@ class Archive:
         import pandas as pd
 
         row = frame.iloc[0]
-        keys = (
-            "StudyInstanceUID",
-            "SeriesInstanceUID",
-            "Modality",
-            "SeriesNumber",
-            "SeriesDescription",
-            "FrameOfReferenceUID",
-            "PatientID",
-            "StudyDate",
-        )
-        return {k: (None if pd.isna(row[k]) else (int(row[k]) if k == "SeriesNumber" else str(row[k]))) for k in keys}
+        return series_identity({k: None if pd.isna(row[k]) else row[k] for k in SERIES_IDENTITY})
 
     # -- maintenance -----------------------------------------------------------------------
     def delete(self, *, study_instance_uid: str | None = None, series_instance_uid: str | None = None) -> int:

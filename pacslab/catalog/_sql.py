@@ -505,18 +505,19 @@ class SQLCatalog:
                 (series_instance_uid, _owner(owner)),
             )
 
-    def image_bytes_of_series(self, series_instance_uid: str) -> int:
-        """Bytes received of a series' image instances (how much work building its volumes is)."""
+    def images_of_series(self, series_instance_uid: str) -> tuple[int, int]:
+        """How many image instances a series has, and their bytes as received (the work of building its volumes)."""
         rows = self._rows(
-            "SELECT COALESCE(SUM(size), 0) FROM instances WHERE SeriesInstanceUID = ? AND has_pixels = 1",
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM instances WHERE SeriesInstanceUID = ? AND has_pixels = 1",
             (series_instance_uid,),
         )
-        return int(rows[0][0])
+        return int(rows[0][0]), int(rows[0][1])
 
     def frames_of_series(self, series_instance_uid: str) -> list[dict[str, Any]]:
         """What volume building needs of each image instance of a series."""
         rows = self._rows(
-            "SELECT SOPInstanceUID, InstanceNumber, stored_key, stored_codec, pixel_ref, sha256, size, geometry "
+            "SELECT SOPInstanceUID, InstanceNumber, stored_key, stored_codec, stored_size, pixel_ref, sha256, size, "
+            "geometry "
             "FROM instances "
             "WHERE SeriesInstanceUID = ? AND has_pixels = 1 ORDER BY InstanceNumber, SOPInstanceUID",
             (series_instance_uid,),

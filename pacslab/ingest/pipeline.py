@@ -5,7 +5,10 @@ Workers do the per-file work in parallel and write originals straight to storage
 ``ingest.commit-every`` instances. An original is always in storage before its
 catalog row commits, so a crash at any point leaves a consistent archive (at
 worst blobs no row points at yet, which the next ingest of the same files
-adopts). Volumes are built afterwards, one series per task.
+adopts). A folder goes to one worker whole, which also builds the volumes of its
+series from the bytes in memory; they are committed once the catalog shows each
+series was whole. The volumes of the other series are built afterwards, one
+series per task.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
@@ -99,17 +103,81 @@ def _prepare_one(store: OriginalStore, name: str, data: bytes) -> InstanceRecord
     return result
 
 
-def _prepare_batch(root_url: str, sources: Sequence[Source]) -> list[tuple[int, InstanceRecord | Rejection]]:
+#: A series' volumes built by the worker that prepared it whole (see :func:`_build_whole_series`),
+#: with the SOPInstanceUIDs and the series identity they were built from.
+SeriesBuild = tuple[list[str], dict[str, Any], "BuildResult"]
+
+
+def _prepare_batch(
+    root_url: str, sources: Sequence[Source], build: bool = False
+) -> tuple[list[tuple[int, InstanceRecord | Rejection]], list[SeriesBuild]]:
+    """Prepare *sources*; with *build* (a batch of whole folders), build their series' volumes too."""
     store = _store(root_url)
     out: list[tuple[int, InstanceRecord | Rejection]] = []
+    images: list[tuple[InstanceRecord, bytes]] = []
     for source in sources:
         try:
             data = source.read()
         except OSError as exc:
             out.append((0, Rejection(source.name, f"cannot read the file: {exc.strerror or exc}")))
             continue
-        out.append((len(data), _prepare_one(store, source.name, data)))
-    return out
+        result = _prepare_one(store, source.name, data)
+        out.append((len(data), result))
+        if build and not isinstance(result, Rejection) and result.has_pixels:
+            images.append((result, data))
+    return out, _build_whole_series(root_url, images) if images else []
+
+
+def _build_whole_series(root_url: str, images: list[tuple[InstanceRecord, bytes]]) -> list[SeriesBuild]:
+    """Build the volumes of the series in *images* from the bytes in memory, as if each series were whole.
+
+    The files were just read and hashed here: building reads them neither from storage nor
+    hashes them again, and spreads over the workers with the batches. Whether a series was
+    whole (no instance of it elsewhere) is known only once the catalog has the batch's rows:
+    :func:`_settle_whole_series` commits the build then, or removes what it wrote.
+    """
+    from pacslab.volumes.builder import build_series_volumes, series_identity
+
+    by_series: dict[str, list[tuple[InstanceRecord, bytes]]] = {}
+    for record, data in images:
+        by_series.setdefault(record.series_instance_uid, []).append((record, data))
+    fs, root = open_filesystem(root_url)
+    builds: list[SeriesBuild] = []
+    for items in by_series.values():
+        sops = [record.sop_instance_uid for record, _ in items]
+        if len(set(sops)) != len(sops):  # one instance twice (a conflict): left to the build afterwards
+            continue
+        rows = sorted((_frame_row(record) for record, _ in items), key=_catalog_order)
+        preloaded = {record.sop_instance_uid: data for record, data in items}
+        try:
+            identity = series_identity(items[0][0].attributes)
+            result = build_series_volumes(fs, root, rows, identity, {}, preloaded=preloaded)
+        except Exception:  # noqa: BLE001 - the build afterwards tries again and reports why
+            logger.exception("building series %s from memory failed", items[0][0].series_instance_uid)
+            continue
+        builds.append((sops, identity, result))
+    return builds
+
+
+def _frame_row(record: InstanceRecord) -> dict[str, Any]:
+    """What :meth:`~pacslab.catalog.SQLiteCatalog.frames_of_series` gives of an instance, from its record."""
+    return {
+        "SOPInstanceUID": record.sop_instance_uid,
+        "InstanceNumber": record.attributes.get("InstanceNumber"),
+        "stored_key": record.stored_key,
+        "stored_codec": record.stored_codec,
+        "stored_size": record.stored_size,
+        "pixel_ref": None,
+        "sha256": record.sha256,
+        "size": record.size,
+        "geometry": record.geometry,
+    }
+
+
+def _catalog_order(row: dict[str, Any]) -> tuple[bool, int, str]:
+    """The catalog's order of a series' frames: InstanceNumber (missing first), then SOPInstanceUID."""
+    number = row["InstanceNumber"]
+    return number is not None, number or 0, row["SOPInstanceUID"]
 
 
 def _prepare_items(root_url: str, items: Sequence[tuple[str, bytes]]) -> list[InstanceRecord | Rejection]:
@@ -235,6 +303,44 @@ def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(items[i : i + size])
 
 
+def _folder_batches(sources: Sequence[Source], size: int, max_bytes: int) -> Iterator[tuple[list[Source], bool]]:
+    """*sources* in batches for the workers, each with whether it holds whole folders.
+
+    The files of one folder go to one worker together (with other whole folders, up to
+    *size* files), so that it can build the volumes of the series they hold from memory.
+    Folders of more than *max_bytes*, and zip files, go in pieces of *size* files.
+    """
+    batch: list[Source] = []
+    held = 0
+    for _, members in itertools.groupby(sources, key=lambda s: (s.member is not None, os.path.dirname(s.path))):
+        group = list(members)
+        nbytes = _bytes(group)
+        if nbytes is None or nbytes > max_bytes:
+            if batch:
+                yield batch, True
+                batch, held = [], 0
+            yield from ((piece, False) for piece in _batches(group, size))
+            continue
+        if batch and (len(batch) + len(group) > size or held + nbytes > max_bytes):
+            yield batch, True
+            batch, held = [], 0
+        batch += group
+        held += nbytes
+    if batch:
+        yield batch, True
+
+
+def _bytes(sources: list[Source]) -> int | None:
+    """Bytes of files on disk (one that vanished counts nothing: reading it reports it); None for zip members."""
+    if any(s.member is not None for s in sources):
+        return None
+    total = 0
+    for source in sources:
+        with contextlib.suppress(OSError):
+            total += os.path.getsize(source.path)
+    return total
+
+
 def ingest_paths(
     archive: Archive,
     paths: Iterable[str | os.PathLike[str]],
@@ -250,9 +356,10 @@ def ingest_paths(
     sources, missing = list_sources(absolute(paths))
     for path, reason in missing:
         report.rejected.append((path, reason))
+    build = bool(build_volumes if build_volumes is not None else config.get("ingest.build-volumes"))
     with _open_executor(archive.url, len(sources) // INLINE_LIMIT + 1, scheduler) as executor:
-        ingest_sources(archive, sources, report, executor=executor, progress=progress)
-        if build_volumes if build_volumes is not None else config.get("ingest.build-volumes"):
+        ingest_sources(archive, sources, report, executor=executor, progress=progress, build_volumes=build)
+        if build:
             build_pending_volumes(archive, executor=executor, progress=progress, report=report)
     report.seconds = time.perf_counter() - start
     archive.catalog.audit(
@@ -273,20 +380,31 @@ def ingest_sources(
     executor: cf.Executor | None = None,
     progress: bool = False,
     on_done: Callable[[int, str, InstanceRecord | Rejection], None] | None = None,
+    build_volumes: bool = False,
 ) -> IngestReport:
     """The per-file part of :func:`ingest_paths`: prepare *sources* (in *executor*), commit them in order.
 
     *on_done* ``(index, outcome, result)`` is called for each source once its outcome is final:
     after its catalog row committed (``"new"``, ``"duplicate"``, ``"conflict"``) or its
-    rejection was recorded and the file quarantined (``"rejected"``). No volume is built.
+    rejection was recorded and the file quarantined (``"rejected"``).
+
+    *build_volumes*: the files of a folder go to one worker, which builds the volumes of the
+    series it finds whole there from the bytes in memory; the other series stay pending.
     """
     batch_size = int(config.get("ingest.batch-size"))
     bar = tqdm(total=len(sources), unit="file", disable=not progress, desc="ingest")
     pending: list[tuple[int, InstanceRecord]] = []
+    builds: list[SeriesBuild] = []
+    new: set[str] = set()
     commit_every = int(config.get("ingest.commit-every"))
-    tasks = ((archive.url, batch) for batch in _batches(sources, batch_size))
+    if build_volumes:
+        batches = _folder_batches(sources, batch_size, int(config.get("ingest.folder-batch-bytes")))
+    else:
+        batches = ((batch, False) for batch in _batches(sources, batch_size))
+    tasks = ((archive.url, batch, build) for batch, build in batches)
     index = 0
-    for results in _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers()):
+    for results, built in _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers()):
+        builds += built
         for size, result in results:
             report.bytes_in += size
             if isinstance(result, Rejection):
@@ -297,12 +415,55 @@ def ingest_sources(
                 pending.append((index, result))
             index += 1
         if len(pending) >= commit_every:
-            _commit(archive, report, pending, on_done)
+            new |= _commit(archive, report, pending, on_done)
             pending = []
+            _settle_whole_series(archive, report, builds, new)
+            builds = []
         bar.update(len(results))
-    _commit(archive, report, pending, on_done)
+    new |= _commit(archive, report, pending, on_done)
+    _settle_whole_series(archive, report, builds, new)
     bar.close()
     return report
+
+
+def _settle_whole_series(archive: Archive, report: IngestReport, builds: list[SeriesBuild], new: set[str]) -> None:
+    """Commit the volumes a worker built of each series that proved whole; remove what the others wrote.
+
+    Whole: every instance the worker had is new in the catalog, the series has no other image
+    instance, and its identity there is the one the volumes carry. Its rows are committed by now.
+    """
+    for sops, identity, result in builds:
+        uid = result.series_instance_uid
+        owner = uuid.uuid4().hex
+        whole = (
+            all(sop in new for sop in sops)
+            and archive.catalog.images_of_series(uid)[0] == len(sops)
+            and archive._series_identity(uid) == identity
+            and archive.catalog.claim_volume_build(uid, owner=owner)
+        )
+        if not whole:
+            _discard_build(archive, result)
+            continue
+        try:
+            commit_build(archive, result)
+        finally:
+            archive.catalog.release_volume_build(uid, owner=owner)
+        if result.state == "ready":
+            report.volumes_built += 1
+        elif result.state == "failed":
+            report.no_volume.append((uid, result.reason or "unknown"))
+
+
+def _discard_build(archive: Archive, result: BuildResult) -> None:
+    """Remove the volumes and blobs of a build that will not be committed (the catalog never pointed at them)."""
+    for path in {v["path"].rsplit("/", 1)[0] for v in result.volumes}:
+        full = join(archive.root, path)
+        if archive.fs.exists(full):
+            archive.fs.rm(full, recursive=True)
+    for update in result.instance_updates:
+        rows = archive.catalog.instance_keys(sop_instance_uid=update["SOPInstanceUID"])
+        if update["stored_key"] not in {row["stored_key"] for row in rows}:
+            archive.originals.delete(update["stored_key"])
 
 
 def ingest_bytes(archive: Archive, data: bytes, *, source: str) -> tuple[str, InstanceRecord | Rejection]:
@@ -379,16 +540,19 @@ def _commit(
     report: IngestReport,
     records: list[tuple[int, InstanceRecord]],
     on_done: Callable[[int, str, InstanceRecord | Rejection], None] | None = None,
-) -> None:
+) -> set[str]:
+    """Add *records* to the catalog; the SOPInstanceUIDs that were new."""
     if not records:
-        return
+        return set()
     outcomes = archive.catalog.add_instances([record for _, record in records])
+    new = {record.sop_instance_uid for (_, record), outcome in zip(records, outcomes, strict=True) if outcome == "new"}
     for (index, record), outcome in zip(records, outcomes, strict=True):
         setattr(report, outcome, getattr(report, outcome) + 1)
         if outcome == "duplicate":
             _drop_duplicate_blob(archive, record)
         if on_done is not None:
             on_done(index, outcome, record)
+    return new
 
 
 def _drop_duplicate_blob(archive: Archive, record: InstanceRecord) -> None:
@@ -442,7 +606,7 @@ def build_pending_volumes(
     if own:
         executor = _executor(archive.url, len(uids))
     if executor is not None:  # the largest first, so that no worker is left with a big series at the end
-        sizes = {uid: archive.catalog.image_bytes_of_series(uid) for uid in uids}
+        sizes = {uid: archive.catalog.images_of_series(uid)[1] for uid in uids}
         uids.sort(key=lambda uid: -sizes[uid])
     try:
         tasks = (

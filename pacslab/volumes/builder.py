@@ -14,6 +14,7 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import fsspec
@@ -28,9 +29,31 @@ from pacslab.volumes._pixelref import PixelRef, PixelSource
 from pacslab.volumes._stack import form_stacks
 from pacslab.volumes.store import write_volume
 
-__all__ = ["BuildResult", "build_series_volumes", "volume_path"]
+__all__ = ["SERIES_IDENTITY", "BuildResult", "build_series_volumes", "series_identity", "volume_path"]
 
 logger = logging.getLogger(__name__)
+
+
+#: What the volumes of a series keep of its identity (the values of its catalog row).
+SERIES_IDENTITY = (
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "FrameOfReferenceUID",
+    "PatientID",
+    "StudyDate",
+)
+
+
+def series_identity(values: Mapping[str, Any]) -> dict[str, Any]:
+    """:data:`SERIES_IDENTITY` from a series' catalog row or its first instance's attributes (None when missing)."""
+    out: dict[str, Any] = {}
+    for key in SERIES_IDENTITY:
+        value = values.get(key)
+        out[key] = None if value is None else int(value) if key == "SeriesNumber" else str(value)
+    return out
 
 
 def volume_path(series_instance_uid: str, generation: str, stack_index: int) -> str:
@@ -68,9 +91,11 @@ class _PixelCache:
     """Decodes originals on demand (the last few are kept: multi-frame instances are read once)."""
 
     def __init__(self, store: OriginalStore, rows: dict[str, dict[str, Any]], volume_paths: dict[int, str],
-                 written: list[str], size: int = 2) -> None:  # fmt: skip
+                 written: list[str], size: int = 2, preloaded: dict[str, bytes] | None = None) -> None:  # fmt: skip
         self.store, self.rows, self.volume_paths, self.size = store, rows, volume_paths, size
         self.written = written
+        #: SOPInstanceUID → the file as this process received and hashed it (no need to read or hash it again)
+        self.preloaded = preloaded or {}
         self.source = PixelSource(store.fs, store.root.rsplit("/originals", 1)[0])
         self._cache: OrderedDict[str, _Decoded] = OrderedDict()
         #: SOPInstanceUID → (head bytes, dtype) of instances whose pixel data may live in the volume
@@ -79,6 +104,8 @@ class _PixelCache:
         self.whole: dict[str, tuple[str, Codec, int]] = {}
 
     def _original(self, row: dict[str, Any]) -> bytes:
+        if row["SOPInstanceUID"] in self.preloaded:
+            return self.preloaded[row["SOPInstanceUID"]]
         if row["stored_codec"] == Codec.PIXEL_REF.value:
             ref = PixelRef.from_json(row["pixel_ref"])
             return self.source.original(self.store, row, self.volume_paths[ref.stack], verify=True)
@@ -92,14 +119,19 @@ class _PixelCache:
         data = self._original(row)
         pixels = _native_pixels(data, json.loads(row["geometry"] or "{}"))
         if pixels is not None:  # as pydicom would decode them, read in place
-            head = None if self.store.encrypted or sha256_hex(data) != row["sha256"] else data[: -pixels.nbytes]
+            hashed = sop_instance_uid in self.preloaded or sha256_hex(data) == row["sha256"]
+            head = None if self.store.encrypted or not hashed else data[: -pixels.nbytes]
         else:
             ds = read_dataset(data, check=False)
             pixels = ds.pixel_array
             if int(ds.get("NumberOfFrames", 1) or 1) == 1:
                 pixels = pixels[np.newaxis]
             # an encrypted archive keeps whole originals: the volumes are not encrypted
-            head = None if self.store.encrypted else _head_if_referenceable(ds, data, pixels, row)
+            head = (
+                None
+                if self.store.encrypted
+                else _head_if_referenceable(ds, data, pixels, row, preloaded=sop_instance_uid in self.preloaded)
+            )
         if head is not None:
             self.heads[sop_instance_uid] = (head, pixels.dtype.newbyteorder("<").str)
         elif row["stored_codec"] in (Codec.RAW.value, Codec.PIXEL_REF.value) and sop_instance_uid not in self.whole:
@@ -147,8 +179,13 @@ def _native_pixels(data: bytes, geometry: dict[str, Any]) -> np.ndarray | None:
     return pixels
 
 
-def _head_if_referenceable(ds: Any, data: bytes, pixels: np.ndarray, row: dict[str, Any]) -> bytes | None:
-    """The bytes before the pixel data, if the pixel data is exactly *pixels* and ends the file."""
+def _head_if_referenceable(
+    ds: Any, data: bytes, pixels: np.ndarray, row: dict[str, Any], *, preloaded: bool = False
+) -> bytes | None:
+    """The bytes before the pixel data, if the pixel data is exactly *pixels* and ends the file.
+
+    *preloaded*: *data* is what this process received and hashed, not read back from storage.
+    """
     if "PixelData" not in ds or pixels.ndim != 3 or pixels.dtype.byteorder == ">":
         return None
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
@@ -159,7 +196,7 @@ def _head_if_referenceable(ds: Any, data: bytes, pixels: np.ndarray, row: dict[s
         return None
     # head + raw is data, byte for byte: the original as read back must still be what was received,
     # since dropping the whole-file copy relies on it
-    if sha256_hex(data) != row["sha256"]:
+    if not preloaded and sha256_hex(data) != row["sha256"]:
         return None
     return data[: len(data) - len(raw)]
 
@@ -195,6 +232,7 @@ def build_series_volumes(
     rows: list[dict[str, Any]],
     attributes: dict[str, Any],
     volume_paths: dict[int, str] | None = None,
+    preloaded: dict[str, bytes] | None = None,
 ) -> BuildResult:
     """Build every volume of one series, in a new generation.
 
@@ -208,6 +246,9 @@ def build_series_volumes(
         Identity of the series (UIDs, Modality, SeriesDescription) to keep with the volumes.
     volume_paths : dict, optional
         Stack index → path of the series' current volumes (where ``pxr`` originals keep pixels).
+    preloaded : dict, optional
+        SOPInstanceUID → the file exactly as received and hashed by the caller, read from
+        there instead of from storage.
 
     Returns
     -------
@@ -221,7 +262,7 @@ def build_series_volumes(
     store = OriginalStore(fs, root)
     by_sop = {r["SOPInstanceUID"]: r for r in rows}
     written: list[str] = []
-    cache = _PixelCache(store, by_sop, volume_paths or {}, written)
+    cache = _PixelCache(store, by_sop, volume_paths or {}, written, preloaded=preloaded)
     generation = uuid.uuid4().hex[:12]
     try:
         frames = _frames(rows, cache)
@@ -261,8 +302,11 @@ def _settle_originals(
         ref = _reference(sop, cache, located)
         if ref is not None:
             head, _ = cache.heads[sop]
-            key, size = store.put_head(head, row["sha256"])
-            written.append(key)
+            if row["stored_codec"] == Codec.PIXEL_REF.value and "stored_size" in row:
+                key, size = row["stored_key"], row["stored_size"]  # its head rests there already (same bytes)
+            else:
+                key, size = store.put_head(head, row["sha256"])
+                written.append(key)  # removed again if the build fails
             update = {"stored_key": key, "stored_codec": Codec.PIXEL_REF.value, "stored_size": size,
                       "pixel_ref": ref.to_json()}  # fmt: skip
         elif sop in cache.whole:
