@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import os
+import threading
 from typing import Any
 
 import fsspec
@@ -76,11 +77,29 @@ def encode_blob(data: bytes, *, itemsize: int = 1) -> tuple[Codec, bytes]:
         payload = bytes(blosc.encode(np.frombuffer(data, dtype=f"u{itemsize}")))
         codec = Codec.BLOSC_SHUFFLE_ZSTD
     else:
-        payload = zstandard.ZstdCompressor(level=level).compress(data)
+        payload = _zstd_compressor(level).compress(data)
         codec = Codec.ZSTD
     if len(payload) <= len(data) * (1.0 - min_saving):
         return codec, payload
     return Codec.RAW, data
+
+
+_ZSTD = threading.local()  # zstandard's (de)compressors are not for two threads at once
+
+
+def _zstd_compressor(level: int) -> zstandard.ZstdCompressor:
+    """The zstd compressor at *level* of the calling thread: making one costs more than compressing a header."""
+    compressors = _ZSTD.__dict__.setdefault("compressors", {})
+    if level not in compressors:
+        compressors[level] = zstandard.ZstdCompressor(level=level)
+    return compressors[level]
+
+
+def _zstd_decompressor() -> zstandard.ZstdDecompressor:
+    """The zstd decompressor of the calling thread (see :func:`_zstd_compressor`)."""
+    if not hasattr(_ZSTD, "decompressor"):
+        _ZSTD.decompressor = zstandard.ZstdDecompressor()
+    return _ZSTD.decompressor
 
 
 def decode_blob(codec: Codec | str, payload: bytes) -> bytes:
@@ -89,7 +108,7 @@ def decode_blob(codec: Codec | str, payload: bytes) -> bytes:
     if codec is Codec.RAW:
         return payload
     if codec in (Codec.ZSTD, Codec.PIXEL_REF):
-        return zstandard.ZstdDecompressor().decompress(payload)
+        return _zstd_decompressor().decompress(payload)
     return bytes(Blosc().decode(payload))
 
 
@@ -123,6 +142,7 @@ class OriginalStore:
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
         self.fs = fs
+        self._local = is_local(fs)
         self.root = join(root, "originals")
         self._archive_root = root
         self.encryption = Encryption.from_settings(self._settings(), archive=root)
@@ -269,7 +289,7 @@ class OriginalStore:
             raise StorageError(
                 f"The original {sha256} cannot keep its pixel data in a volume: the archive is encrypted."
             )
-        payload = zstandard.ZstdCompressor(level=int(config.get("storage.zstd-level"))).compress(head)
+        payload = _zstd_compressor(int(config.get("storage.zstd-level"))).compress(head)
         key = self.key(sha256, Codec.PIXEL_REF)
         return key, self._write(key, payload)
 
@@ -277,7 +297,11 @@ class OriginalStore:
         """The decoded blob behind *key*: the whole file, or for ``pxr`` the bytes before its pixel data."""
         codec = Codec(key.rsplit(".", 1)[-1])
         try:
-            payload = self.fs.cat_file(self.path(key))
+            if self._local:  # without fsspec's file object around it (WADO-RS reads a head per instance)
+                with open(self.path(key), "rb") as f:
+                    payload = f.read()
+            else:
+                payload = self.fs.cat_file(self.path(key))
         except FileNotFoundError as exc:
             raise StorageError(f"The original {key!r} is missing from the archive storage.") from exc
         if self.encryption is not None:
