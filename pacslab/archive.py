@@ -7,7 +7,7 @@ import datetime as _dt
 import io
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pydicom
@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 CONFIG_NAME = "pacslab.yaml"
 FORMAT_VERSION = 1
+
+
+#: Originals a retrieval rebuilds from volumes before it checks them against the catalog in one query.
+_CHECK_EVERY = 16
 
 
 @dataclasses.dataclass
@@ -439,11 +443,60 @@ class Archive:
         return pydicom.dcmread(io.BytesIO(data), force=force, stop_before_pixels=stop_before_pixels)
 
     def iter_instances(self, uid: str) -> Any:
-        """Yield ``(SOPInstanceUID, bytes)`` of every instance of a study, series or one instance."""
+        """Yield ``(SOPInstanceUID, bytes)`` of every instance of a study, series or one instance.
+
+        Originals rebuilt from their volume are checked against the catalog as
+        :meth:`_read_original` does, a few at a time: one query for several instances.
+        """
         source = PixelSource(self.fs, self.root)
         paths: dict[tuple[str, int], str] = {}
+        read: list[tuple[dict[str, Any], bytes | None, tuple[str, int], str]] = []
         for row in self._instance_rows(uid):
-            yield row["SOPInstanceUID"], self._read_original(row, source=source, paths=paths)
+            if row["stored_codec"] != Codec.PIXEL_REF.value:
+                yield from self._checked(read, source, paths)
+                read = []
+                yield row["SOPInstanceUID"], self._read_original(row, source=source, paths=paths)
+                continue
+            ref = PixelRef.from_json(row["pixel_ref"])
+            key = (row["SeriesInstanceUID"], ref.stack)
+            path = paths.get(key) or self._volume_row(*key)["path"]
+            paths[key] = path
+            try:
+                data: bytes | None = source.original(self.originals, row, path, ref=ref)
+            except StorageError:
+                data = None
+            read.append((row, data, key, path))
+            if len(read) == _CHECK_EVERY:
+                yield from self._checked(read, source, paths)
+                read = []
+        yield from self._checked(read, source, paths)
+
+    def _checked(
+        self,
+        read: list[tuple[dict[str, Any], bytes | None, tuple[str, int], str]],
+        source: PixelSource,
+        paths: dict[tuple[str, int], str],
+    ) -> Iterator[tuple[str, bytes]]:
+        """Originals rebuilt by :meth:`iter_instances`, once the catalog shows they were read from live volumes.
+
+        Any whose pixel reference or volume changed meanwhile is read again by :meth:`_read_original`.
+        """
+        if not read:
+            return
+        refs = self.catalog.pixel_refs([row["SOPInstanceUID"] for row, *_ in read])
+        live: dict[tuple[str, int], str | None] = {}
+        for key in {key for _, _, key, _ in read}:
+            try:
+                live[key] = self._volume_row(*key)["path"]
+            except (SeriesNotFoundError, VolumeNotFoundError):
+                live[key] = None
+        for row, data, key, path in read:
+            sop = row["SOPInstanceUID"]
+            if data is not None and sop in refs and refs[sop] == row["pixel_ref"] and live[key] == path:
+                yield sop, data
+            else:
+                paths.pop(key, None)
+                yield sop, self._read_original(row, source=source, paths=paths)
 
     def _instance_rows(self, uid: str) -> list[dict[str, Any]]:
         level = self.catalog.level_of(uid)

@@ -664,6 +664,18 @@ class SQLCatalog:
             raise InstanceNotFoundError(f"No instance with SOPInstanceUID {sop_instance_uid!r} is in the archive.")
         return dict(rows[0])
 
+    def pixel_refs(self, sop_instance_uids: Sequence[str]) -> dict[str, str | None]:
+        """The pixel reference of each instance given that is in the catalog (None when it rests whole)."""
+        out: dict[str, str | None] = {}
+        uids = list(sop_instance_uids)
+        for i in range(0, len(uids), 500):
+            part = uids[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            sql = f"SELECT SOPInstanceUID, pixel_ref FROM instances WHERE SOPInstanceUID IN ({marks})"
+            rows = self._rows(sql, part)
+            out.update((row[0], row[1]) for row in rows)
+        return out
+
     def instance_keys(
         self,
         *,
