@@ -172,6 +172,10 @@ def schema_statements() -> list[str]:
     return out
 
 
+class _NotWhole(Exception):
+    """Raised inside :meth:`SQLCatalog.add_whole_series`'s transaction to roll it back."""
+
+
 class SQLCatalog:
     """The catalog's queries and bookkeeping, on any backend (see :mod:`pacslab.catalog._dialect`).
 
@@ -224,6 +228,10 @@ class SQLCatalog:
             ``"conflict"`` (same UID, other bytes: kept aside, the first one stays).
         """
         records = list(records)
+        return list(self._write(lambda db: self._add_records(db, records)))
+
+    def _add_records(self, db: Any, records: list[InstanceRecord]) -> list[str]:
+        """The work of :meth:`add_instances`, in the transaction *db*."""
         # One order for every writer, so that concurrent writers lock rows in the same order.
         order = sorted(
             range(len(records)),
@@ -233,25 +241,56 @@ class SQLCatalog:
                 records[i].sop_instance_uid,
             ),
         )
+        outcomes = [""] * len(records)
+        touched_series: set[str] = set()
+        touched_studies: set[str] = set()
+        pending: set[str] = set()
+        now = _now()
+        for i in order:
+            rec = records[i]
+            outcomes[i] = self._add_one(db, rec, now)
+            if outcomes[i] == "new":
+                touched_series.add(rec.series_instance_uid)
+                touched_studies.add(rec.study_instance_uid)
+                if rec.has_pixels:
+                    pending.add(rec.series_instance_uid)
+        self._refresh_counts(db, touched_series, touched_studies, now, pending=pending)
+        return outcomes
 
-        def work(db: Any) -> list[str]:
-            outcomes = [""] * len(records)
-            touched_series: set[str] = set()
-            touched_studies: set[str] = set()
-            pending: set[str] = set()
-            now = _now()
-            for i in order:
-                rec = records[i]
-                outcomes[i] = self._add_one(db, rec, now)
-                if outcomes[i] == "new":
-                    touched_series.add(rec.series_instance_uid)
-                    touched_studies.add(rec.study_instance_uid)
-                    if rec.has_pixels:
-                        pending.add(rec.series_instance_uid)
-            self._refresh_counts(db, touched_series, touched_studies, now, pending=pending)
-            return outcomes
+    def add_whole_series(
+        self,
+        records: Sequence[InstanceRecord],
+        series_instance_uid: str,
+        volumes: list[dict[str, Any]],
+        state: str,
+        reason: str | None,
+        instance_updates: Sequence[dict[str, Any]] = (),
+    ) -> bool:
+        """Add the instances of a series with the volumes built from them, in one transaction.
 
-        return list(self._write(work))
+        False, and nothing changes, unless every record is new and the series has no other image
+        instance (the records are all of it). The volumes and the storage of the originals
+        (*instance_updates*) are then the series' own, as :meth:`replace_volumes` sets them.
+        """
+        records = list(records)
+
+        def work(db: Any) -> bool:
+            outcomes = self._add_records(db, records)
+            # a writer adding instances of this series meanwhile waits here (or made this one wait above)
+            self._lock_row(db, "series", "SeriesInstanceUID", series_instance_uid)
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM instances WHERE SeriesInstanceUID = ? AND has_pixels = 1",
+                (series_instance_uid,),
+            ).fetchone()
+            if any(outcome != "new" for outcome in outcomes) or count != sum(r.has_pixels for r in records):
+                raise _NotWhole
+            self._set_volumes(db, series_instance_uid, volumes, state, reason, instance_updates)
+            return True
+
+        try:
+            return bool(self._write(work))
+        except _NotWhole:
+            return False
 
     def _add_one(self, db: Any, rec: InstanceRecord, now: str) -> str:
         a = rec.attributes
@@ -398,7 +437,6 @@ class SQLCatalog:
             How many image instances the volumes were built from. When the series has gained
             instances since (a C-STORE during the build), it stays ``pending`` for another build.
         """
-        now = _now()
         with self.transaction() as db:
             self._lock_row(db, "series", "SeriesInstanceUID", series_instance_uid)  # no instance added meanwhile
             if built_from is not None and state == "ready":
@@ -408,33 +446,46 @@ class SQLCatalog:
                 ).fetchone()
                 if count != built_from:
                     state, reason = "pending", f"{count - built_from} instances arrived while the volumes were built"
-            for u in instance_updates:
-                db.execute(
-                    "UPDATE instances SET stored_key = ?, stored_codec = ?, stored_size = ?, pixel_ref = ? "
-                    "WHERE SOPInstanceUID = ?",
-                    (u["stored_key"], u["stored_codec"], u["stored_size"], u["pixel_ref"], u["SOPInstanceUID"]),
-                )
-            db.execute("DELETE FROM volumes WHERE SeriesInstanceUID = ?", (series_instance_uid,))
-            for v in volumes:
-                db.execute(
-                    "INSERT INTO volumes (SeriesInstanceUID, stack_index, path, dims, shape, dtype, n_frames, note,"
-                    " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        series_instance_uid,
-                        v["stack_index"],
-                        v["path"],
-                        json.dumps(v["dims"]),
-                        json.dumps(v["shape"]),
-                        v["dtype"],
-                        v["n_frames"],
-                        v.get("note"),
-                        now,
-                    ),
-                )
+            self._set_volumes(db, series_instance_uid, volumes, state, reason, instance_updates)
+
+    def _set_volumes(
+        self,
+        db: Any,
+        series_instance_uid: str,
+        volumes: list[dict[str, Any]],
+        state: str,
+        reason: str | None,
+        instance_updates: Sequence[dict[str, Any]],
+    ) -> None:
+        """The writing of :meth:`replace_volumes`, in the transaction *db*."""
+        now = _now()
+        for u in instance_updates:
             db.execute(
-                "UPDATE series SET volume_state = ?, volume_reason = ? WHERE SeriesInstanceUID = ?",
-                (state, reason, series_instance_uid),
+                "UPDATE instances SET stored_key = ?, stored_codec = ?, stored_size = ?, pixel_ref = ? "
+                "WHERE SOPInstanceUID = ?",
+                (u["stored_key"], u["stored_codec"], u["stored_size"], u["pixel_ref"], u["SOPInstanceUID"]),
             )
+        db.execute("DELETE FROM volumes WHERE SeriesInstanceUID = ?", (series_instance_uid,))
+        for v in volumes:
+            db.execute(
+                "INSERT INTO volumes (SeriesInstanceUID, stack_index, path, dims, shape, dtype, n_frames, note,"
+                " created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    series_instance_uid,
+                    v["stack_index"],
+                    v["path"],
+                    json.dumps(v["dims"]),
+                    json.dumps(v["shape"]),
+                    v["dtype"],
+                    v["n_frames"],
+                    v.get("note"),
+                    now,
+                ),
+            )
+        db.execute(
+            "UPDATE series SET volume_state = ?, volume_reason = ? WHERE SeriesInstanceUID = ?",
+            (state, reason, series_instance_uid),
+        )
 
     def volumes(self, series_instance_uid: str | None = None) -> list[dict[str, Any]]:
         """Volume rows, of one series or all."""

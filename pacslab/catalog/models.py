@@ -82,6 +82,9 @@ class InstanceRecord:
         Where it came from (a path, ``zip:member``, ``dimse:AE@host``, ``stow:user``).
     has_pixels : bool
         Whether it carries image pixel data (so its series gets a volume).
+    held : bool
+        Not in storage yet: the worker that prepared it builds its series' volume from memory
+        and writes the original only if its pixel data does not go into that volume.
     """
 
     attributes: dict[str, Any]
@@ -94,6 +97,7 @@ class InstanceRecord:
     stored_size: int
     source: str
     has_pixels: bool
+    held: bool = False
 
     @property
     def sop_instance_uid(self) -> str:

@@ -29,7 +29,7 @@ from pacslab.catalog.models import (
     InstanceRecord,
 )
 from pacslab.ingest._dicomjson import dataset_to_json_dict
-from pacslab.storage import OriginalStore
+from pacslab.storage import Codec, OriginalStore
 
 __all__ = ["PIXEL_DATA_OFFSET", "Rejection", "dataset_to_json", "prepare_instance", "read_dataset"]
 
@@ -373,7 +373,9 @@ def _native_pixel_offset(ds: Dataset, transfer_syntax: str | None, size: int) ->
     return int(offset)
 
 
-def prepare_instance(data: bytes, source: str, store: OriginalStore) -> InstanceRecord | Rejection:
+def prepare_instance(
+    data: bytes, source: str, store: OriginalStore, *, hold: bool = False
+) -> InstanceRecord | Rejection:
     """Validate one file and store it as an original.
 
     Parameters
@@ -384,6 +386,9 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
         Where it came from, for reports.
     store : OriginalStore
         Where the original goes.
+    hold : bool
+        Do not store an original whose uncompressed pixel data will go into its volume: the
+        caller builds that from memory and stores what it does not take (``InstanceRecord.held``).
 
     Returns
     -------
@@ -421,7 +426,11 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
         offset = _native_pixel_offset(ds, transfer_syntax, len(data))
         if offset is not None:
             geometry[PIXEL_DATA_OFFSET] = offset
-    key, codec, stored_size = store.put(data, sha256, itemsize=itemsize, defer=defer)
+    held = hold and defer and not store.encrypted and store.whole_file(sha256) is None
+    if held:
+        key, codec, stored_size = store.key(sha256, Codec.RAW), Codec.RAW, len(data)
+    else:
+        key, codec, stored_size = store.put(data, sha256, itemsize=itemsize, defer=defer)
     return InstanceRecord(
         attributes=_attributes(ds, transfer_syntax, header_dict),
         header=header,
@@ -433,4 +442,5 @@ def prepare_instance(data: bytes, source: str, store: OriginalStore) -> Instance
         stored_size=stored_size,
         source=source,
         has_pixels=has_pixels,
+        held=held,
     )

@@ -13,8 +13,10 @@ series per task.
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import gc
 import itertools
 import logging
@@ -89,9 +91,9 @@ def quarantine(store: OriginalStore, name: str, data: bytes, reason: str, sha256
     return key
 
 
-def _prepare_one(store: OriginalStore, name: str, data: bytes) -> InstanceRecord | Rejection:
+def _prepare_one(store: OriginalStore, name: str, data: bytes, *, hold: bool = False) -> InstanceRecord | Rejection:
     try:
-        result = prepare_instance(data, name, store)
+        result = prepare_instance(data, name, store, hold=hold)
     except EncryptionKeyError:
         raise  # no key for an encrypted archive: the archive's problem, not the file's
     except Exception as exc:  # noqa: BLE001 - one bad file never stops a batch
@@ -114,18 +116,34 @@ def _prepare_batch(
     """Prepare *sources*; with *build* (a batch of whole folders), build their series' volumes too."""
     store = _store(root_url)
     out: list[tuple[int, InstanceRecord | Rejection]] = []
-    images: list[tuple[InstanceRecord, bytes]] = []
+    images: dict[int, bytes] = {}  # place in *out* → bytes, of the image instances
     for source in sources:
         try:
             data = source.read()
         except OSError as exc:
             out.append((0, Rejection(source.name, f"cannot read the file: {exc.strerror or exc}")))
             continue
-        result = _prepare_one(store, source.name, data)
+        result = _prepare_one(store, source.name, data, hold=build)
         out.append((len(data), result))
         if build and not isinstance(result, Rejection) and result.has_pixels:
-            images.append((result, data))
-    return out, _build_whole_series(root_url, images) if images else []
+            images[len(out) - 1] = data
+    if not images:
+        return out, []
+    records = [r for _, r in out if not isinstance(r, Rejection)]
+    twice = {sop for sop, n in collections.Counter(r.sop_instance_uid for r in records).items() if n > 1}
+    # a series with an instance that is in the batch twice (conflicting copies) is left to the build afterwards
+    builds = _build_whole_series(
+        root_url, [(out[i][1], data) for i, data in images.items() if out[i][1].sop_instance_uid not in twice]
+    )
+    # what no volume took is stored now, as it would have been at once
+    taken = {u["SOPInstanceUID"] for _, _, r in builds for u in r.instance_updates}
+    for i, data in images.items():
+        size, result = out[i]
+        if result.held and (result.sop_instance_uid in twice or result.sop_instance_uid not in taken):
+            key, codec, stored = store.put(data, result.sha256, defer=True)
+            out[i] = (size, dataclasses.replace(result, stored_key=key, stored_codec=codec.value, stored_size=stored,
+                                                 held=False))  # fmt: skip
+    return out, builds
 
 
 def _build_whole_series(root_url: str, images: list[tuple[InstanceRecord, bytes]]) -> list[SeriesBuild]:
@@ -134,7 +152,7 @@ def _build_whole_series(root_url: str, images: list[tuple[InstanceRecord, bytes]
     The files were just read and hashed here: building reads them neither from storage nor
     hashes them again, and spreads over the workers with the batches. Whether a series was
     whole (no instance of it elsewhere) is known only once the catalog has the batch's rows:
-    :func:`_settle_whole_series` commits the build then, or removes what it wrote.
+    :func:`_commit_series_build` commits the build with the rows then, or removes what it wrote.
     """
     from pacslab.volumes.builder import build_series_volumes, series_identity
 
@@ -145,12 +163,11 @@ def _build_whole_series(root_url: str, images: list[tuple[InstanceRecord, bytes]
     builds: list[SeriesBuild] = []
     for items in by_series.values():
         sops = [record.sop_instance_uid for record, _ in items]
-        if len(set(sops)) != len(sops):  # one instance twice (a conflict): left to the build afterwards
-            continue
         rows = sorted((_frame_row(record) for record, _ in items), key=_catalog_order)
         preloaded = {record.sop_instance_uid: data for record, data in items}
         try:
-            identity = series_identity(items[0][0].attributes)
+            # the values the catalog keeps of a new series: those of its first instance in SOPInstanceUID order
+            identity = series_identity(min(items, key=lambda item: item[0].sop_instance_uid)[0].attributes)
             result = build_series_volumes(fs, root, rows, identity, {}, preloaded=preloaded)
         except Exception:  # noqa: BLE001 - the build afterwards tries again and reports why
             logger.exception("building series %s from memory failed", items[0][0].series_instance_uid)
@@ -394,8 +411,6 @@ def ingest_sources(
     batch_size = int(config.get("ingest.batch-size"))
     bar = tqdm(total=len(sources), unit="file", disable=not progress, desc="ingest")
     pending: list[tuple[int, InstanceRecord]] = []
-    builds: list[SeriesBuild] = []
-    new: set[str] = set()
     commit_every = int(config.get("ingest.commit-every"))
     if build_volumes:
         batches = _folder_batches(sources, batch_size, int(config.get("ingest.folder-batch-bytes")))
@@ -404,65 +419,104 @@ def ingest_sources(
     tasks = ((archive.url, batch, build) for batch, build in batches)
     index = 0
     for results, built in _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers()):
-        builds += built
+        of_build = {sop: k for k, (sops, _, _) in enumerate(built) for sop in sops}
+        grouped: list[list[tuple[int, InstanceRecord]]] = [[] for _ in built]
         for size, result in results:
             report.bytes_in += size
             if isinstance(result, Rejection):
                 _reject(archive, report, result)
                 if on_done is not None:
                     on_done(index, "rejected", result)
+            elif result.sop_instance_uid in of_build:
+                grouped[of_build[result.sop_instance_uid]].append((index, result))
             else:
                 pending.append((index, result))
             index += 1
+        for series_build, records in zip(built, grouped, strict=True):
+            _commit_series_build(archive, report, series_build, records, on_done)
         if len(pending) >= commit_every:
-            new |= _commit(archive, report, pending, on_done)
+            _commit(archive, report, pending, on_done)
             pending = []
-            _settle_whole_series(archive, report, builds, new)
-            builds = []
         bar.update(len(results))
-    new |= _commit(archive, report, pending, on_done)
-    _settle_whole_series(archive, report, builds, new)
+    _commit(archive, report, pending, on_done)
     bar.close()
     return report
 
 
-def _settle_whole_series(archive: Archive, report: IngestReport, builds: list[SeriesBuild], new: set[str]) -> None:
-    """Commit the volumes a worker built of each series that proved whole; remove what the others wrote.
+def _commit_series_build(
+    archive: Archive,
+    report: IngestReport,
+    build: SeriesBuild,
+    records: list[tuple[int, InstanceRecord]],
+    on_done: Callable[[int, str, InstanceRecord | Rejection], None] | None,
+) -> None:
+    """Commit a series a worker built from memory: its rows and volumes in one transaction if it was whole.
 
-    Whole: every instance the worker had is new in the catalog, the series has no other image
-    instance, and its identity there is the one the volumes carry. Its rows are committed by now.
+    Whole: every instance is new and the series has no other image instance. Otherwise the rows
+    go in as any others, after the originals the worker did not store (their pixel data went
+    straight into the volume) are stored whole from their heads and that volume; the volume
+    is removed and the series is built afterwards.
     """
-    for sops, identity, result in builds:
-        uid = result.series_instance_uid
-        owner = uuid.uuid4().hex
-        whole = (
-            all(sop in new for sop in sops)
-            and archive.catalog.images_of_series(uid)[0] == len(sops)
-            and archive._series_identity(uid) == identity
-            and archive.catalog.claim_volume_build(uid, owner=owner)
-        )
-        if not whole:
-            _discard_build(archive, result)
-            continue
-        try:
-            commit_build(archive, result)
-        finally:
-            archive.catalog.release_volume_build(uid, owner=owner)
-        if result.state == "ready":
-            report.volumes_built += 1
-        elif result.state == "failed":
-            report.no_volume.append((uid, result.reason or "unknown"))
+    _, identity, result = build
+    uid = result.series_instance_uid
+    whole = archive.catalog.add_whole_series(
+        [record for _, record in records], uid, result.volumes, result.state, result.reason, result.instance_updates
+    )
+    if not whole:
+        stored = _store_held(archive, result, records)
+        _commit(archive, report, stored, on_done)
+        _discard_build(archive, result, stored)
+        return
+    report.new += len(records)
+    if on_done is not None:
+        for index, record in records:
+            on_done(index, "new", record)
+    for key in result.obsolete_keys:
+        archive.originals.delete(key)
+    if result.state == "failed":
+        report.no_volume.append((uid, result.reason or "unknown"))
+        return
+    report.volumes_built += 1
+    if archive._series_identity(uid) != identity:  # the series' row was there before, with other values
+        archive.catalog.set_volume_state(uid, "pending", "the series' identity differs from its volumes'")
 
 
-def _discard_build(archive: Archive, result: BuildResult) -> None:
-    """Remove the volumes and blobs of a build that will not be committed (the catalog never pointed at them)."""
+def _store_held(
+    archive: Archive, result: BuildResult, records: list[tuple[int, InstanceRecord]]
+) -> list[tuple[int, InstanceRecord]]:
+    """*records*, the originals a worker held back stored whole (from their head and *result*'s volume)."""
+    from pacslab.volumes._pixelref import PixelRef, PixelSource
+
+    updates = {u["SOPInstanceUID"]: u for u in result.instance_updates}
+    paths = {v["stack_index"]: v["path"] for v in result.volumes}
+    source = PixelSource(archive.fs, archive.root)
+    out = []
+    for index, record in records:
+        if record.held:
+            update = updates[record.sop_instance_uid]
+            if update["pixel_ref"] is None:  # the build stored it whole (compressed) already
+                key, codec, size = update["stored_key"], update["stored_codec"], update["stored_size"]
+            else:
+                ref = PixelRef.from_json(update["pixel_ref"])
+                row = {**update, "sha256": record.sha256}
+                data = source.original(archive.originals, row, paths[ref.stack], verify=True, ref=ref)
+                key, codec_, size = archive.originals.put(data, record.sha256, defer=True)
+                codec = codec_.value
+            record = dataclasses.replace(record, stored_key=key, stored_codec=codec, stored_size=size, held=False)
+        out.append((index, record))
+    return out
+
+
+def _discard_build(archive: Archive, result: BuildResult, records: list[tuple[int, InstanceRecord]]) -> None:
+    """Remove the volumes and blobs of a build that was not committed, but what *records* (committed) rest in."""
     for path in {v["path"].rsplit("/", 1)[0] for v in result.volumes}:
         full = join(archive.root, path)
         if archive.fs.exists(full):
             archive.fs.rm(full, recursive=True)
+    kept = {record.stored_key for _, record in records}
     for update in result.instance_updates:
         rows = archive.catalog.instance_keys(sop_instance_uid=update["SOPInstanceUID"])
-        if update["stored_key"] not in {row["stored_key"] for row in rows}:
+        if update["stored_key"] not in kept | {row["stored_key"] for row in rows}:
             archive.originals.delete(update["stored_key"])
 
 
@@ -540,19 +594,16 @@ def _commit(
     report: IngestReport,
     records: list[tuple[int, InstanceRecord]],
     on_done: Callable[[int, str, InstanceRecord | Rejection], None] | None = None,
-) -> set[str]:
-    """Add *records* to the catalog; the SOPInstanceUIDs that were new."""
+) -> None:
     if not records:
-        return set()
+        return
     outcomes = archive.catalog.add_instances([record for _, record in records])
-    new = {record.sop_instance_uid for (_, record), outcome in zip(records, outcomes, strict=True) if outcome == "new"}
     for (index, record), outcome in zip(records, outcomes, strict=True):
         setattr(report, outcome, getattr(report, outcome) + 1)
         if outcome == "duplicate":
             _drop_duplicate_blob(archive, record)
         if on_done is not None:
             on_done(index, outcome, record)
-    return new
 
 
 def _drop_duplicate_blob(archive: Archive, record: InstanceRecord) -> None:

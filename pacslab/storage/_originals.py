@@ -233,7 +233,7 @@ class OriginalStore:
         stored_size : int
             Bytes on disk.
         """
-        found = self._existing_whole_file(sha256)
+        found = self.whole_file(sha256)
         if found is not None:
             return found
         # deferring only pays when the pixel data may move into the volume, never when encrypted
@@ -242,7 +242,7 @@ class OriginalStore:
         key = self.key(sha256, codec)
         return key, codec, self._write(key, payload)
 
-    def _existing_whole_file(self, sha256: str) -> tuple[str, Codec, int] | None:
+    def whole_file(self, sha256: str) -> tuple[str, Codec, int] | None:
         """The whole-file blob stored for *sha256*, if any, with its size.
 
         On object stores one listing of the blob's folder answers (instead of a HEAD request

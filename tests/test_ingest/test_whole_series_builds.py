@@ -14,7 +14,7 @@ from pacslab.config import config
 from pacslab.ingest.pipeline import ingest_sources
 from pacslab.ingest.report import IngestReport
 from pacslab.ingest.scan import absolute, list_sources
-from pacslab.storage import join
+from pacslab.storage import OriginalStore, join
 
 
 def _write(folder, seed, n_slices, naming="random"):
@@ -40,12 +40,18 @@ def _assert_volume_is(archive, uid, datasets):
     assert np.array_equal(archive.open_volume(uid, rescale=False).values, expected)
 
 
-def test_folders_are_built_by_the_workers(archive, tmp_path):
+def test_folders_are_built_by_the_workers(archive, tmp_path, monkeypatch):
     first, first_ds, first_files = _write(tmp_path / "in" / "a", 11, 12)
     second, second_ds, second_files = _write(tmp_path / "in" / "b", 12, 9)
     sources, _ = list_sources(absolute([tmp_path / "in"]))
+    written = []
+    write = OriginalStore._write
+    monkeypatch.setattr(
+        OriginalStore, "_write", lambda self, key, payload: written.append(key) or write(self, key, payload)
+    )
     report = ingest_sources(archive, sources, IngestReport(), build_volumes=True)  # no volume build afterwards
     assert report.new == 21 and report.volumes_built == 2
+    assert written and all(key.endswith(".pxr") for key in written)  # never the whole file first
     assert set(archive.series().volume_state) == {"ready"}
     assert set(archive.instances().stored_codec) == {"pxr"}
     _assert_volume_is(archive, first, first_ds)
@@ -103,3 +109,19 @@ def test_a_failed_rebuild_keeps_the_heads_of_the_current_volumes(archive, tmp_pa
     assert report.no_volume and "No space left" in report.no_volume[0][1]
     for name, data in files.items():
         assert archive.read_instance(name.removesuffix(".dcm"), verify=True) == data
+
+
+def test_two_copies_of_an_instance_in_one_folder_are_both_kept(archive, tmp_path):
+    uid, datasets, files = _write(tmp_path / "in", 16, 6, naming="uid")
+    other = datasets[2].copy()
+    other.PatientName = "OTHER^COPY"
+    other.save_as(tmp_path / "in" / "zz-copy.dcm", enforce_file_format=True)
+    report = archive.ingest(tmp_path / "in", progress=False)
+    assert report.new == 6 and report.conflict == 1
+    sop = str(datasets[2].SOPInstanceUID)
+    copies = {files[f"{sop}.dcm"], (tmp_path / "in" / "zz-copy.dcm").read_bytes()}
+    kept = archive.read_instance(sop, verify=True)
+    aside = archive.originals.read(archive.conflicts().stored_key.iloc[0])
+    assert {kept, aside} == copies
+    _assert_volume_is(archive, uid, datasets)
+    _assert_clean(archive)
