@@ -556,13 +556,13 @@ class SQLCatalog:
                 (series_instance_uid, _owner(owner)),
             )
 
-    def images_of_series(self, series_instance_uid: str) -> tuple[int, int]:
-        """How many image instances a series has, and their bytes as received (the work of building its volumes)."""
+    def image_bytes_of_series(self, series_instance_uid: str) -> int:
+        """Bytes received of a series' image instances (how much work building its volumes is)."""
         rows = self._rows(
-            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM instances WHERE SeriesInstanceUID = ? AND has_pixels = 1",
+            "SELECT COALESCE(SUM(size), 0) FROM instances WHERE SeriesInstanceUID = ? AND has_pixels = 1",
             (series_instance_uid,),
         )
-        return int(rows[0][0]), int(rows[0][1])
+        return int(rows[0][0])
 
     def frames_of_series(self, series_instance_uid: str) -> list[dict[str, Any]]:
         """What volume building needs of each image instance of a series."""

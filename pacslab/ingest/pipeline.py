@@ -139,7 +139,7 @@ def _prepare_batch(
     taken = {u["SOPInstanceUID"] for _, _, r in builds for u in r.instance_updates}
     for i, data in images.items():
         size, result = out[i]
-        if result.held and (result.sop_instance_uid in twice or result.sop_instance_uid not in taken):
+        if result.held and result.sop_instance_uid not in taken:  # its series was not built, or not from it
             key, codec, stored = store.put(data, result.sha256, defer=True)
             out[i] = (size, dataclasses.replace(result, stored_key=key, stored_codec=codec.value, stored_size=stored,
                                                  held=False))  # fmt: skip
@@ -510,9 +510,7 @@ def _store_held(
 def _discard_build(archive: Archive, result: BuildResult, records: list[tuple[int, InstanceRecord]]) -> None:
     """Remove the volumes and blobs of a build that was not committed, but what *records* (committed) rest in."""
     for path in {v["path"].rsplit("/", 1)[0] for v in result.volumes}:
-        full = join(archive.root, path)
-        if archive.fs.exists(full):
-            archive.fs.rm(full, recursive=True)
+        _remove_generation(archive, path)
     kept = {record.stored_key for _, record in records}
     for update in result.instance_updates:
         rows = archive.catalog.instance_keys(sop_instance_uid=update["SOPInstanceUID"])
@@ -633,9 +631,14 @@ def commit_build(archive: Archive, result: BuildResult) -> None:
         archive.originals.delete(key)
     current = {v["path"].rsplit("/", 1)[0] for v in result.volumes}
     for path in {p.rsplit("/", 1)[0] for p in previous if p.count("/") == 3} - current:
-        full = join(archive.root, path)
-        if archive.fs.exists(full):
-            archive.fs.rm(full, recursive=True)
+        _remove_generation(archive, path)
+
+
+def _remove_generation(archive: Archive, path: str) -> None:
+    """Remove a volume generation folder (``volumes/<series>/<generation>``) if it is there."""
+    full = join(archive.root, path)
+    if archive.fs.exists(full):
+        archive.fs.rm(full, recursive=True)
 
 
 def build_pending_volumes(
@@ -657,7 +660,7 @@ def build_pending_volumes(
     if own:
         executor = _executor(archive.url, len(uids))
     if executor is not None:  # the largest first, so that no worker is left with a big series at the end
-        sizes = {uid: archive.catalog.images_of_series(uid)[1] for uid in uids}
+        sizes = {uid: archive.catalog.image_bytes_of_series(uid) for uid in uids}
         uids.sort(key=lambda uid: -sizes[uid])
     try:
         tasks = (

@@ -248,7 +248,7 @@ class OriginalStore:
         On object stores one listing of the blob's folder answers (instead of a HEAD request
         per codec, each followed by a listing when the object is missing).
         """
-        if is_local(self.fs):  # a stat each, without fsspec's own work around it (this runs for every file)
+        if self._local:  # a stat each, without fsspec's own work around it (this runs for every file)
             for codec in WHOLE_FILE_CODECS:
                 key = self.key(sha256, codec)
                 try:
