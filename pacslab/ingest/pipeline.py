@@ -20,6 +20,7 @@ import dataclasses
 import gc
 import itertools
 import logging
+import math
 import multiprocessing
 import os
 import threading
@@ -320,12 +321,14 @@ def _batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
         yield list(items[i : i + size])
 
 
-def _folder_batches(sources: Sequence[Source], size: int, max_bytes: int) -> Iterator[tuple[list[Source], bool]]:
-    """*sources* in batches for the workers, each with whether it holds whole folders.
+def _folder_batches(
+    sources: Sequence[Source], size: int, max_bytes: int
+) -> Iterator[tuple[list[Source], bool, int | None]]:
+    """*sources* in batches for the workers, each with whether it holds whole folders and its bytes.
 
     The files of one folder go to one worker together (with other whole folders, up to
     *size* files), so that it can build the volumes of the series they hold from memory.
-    Folders of more than *max_bytes*, and zip files, go in pieces of *size* files.
+    Folders of more than *max_bytes*, and zip files, go in pieces of *size* files (bytes None).
     """
     batch: list[Source] = []
     held = 0
@@ -334,17 +337,33 @@ def _folder_batches(sources: Sequence[Source], size: int, max_bytes: int) -> Ite
         nbytes = _bytes(group)
         if nbytes is None or nbytes > max_bytes:
             if batch:
-                yield batch, True
+                yield batch, True, held
                 batch, held = [], 0
-            yield from ((piece, False) for piece in _batches(group, size))
+            yield from ((piece, False, None) for piece in _batches(group, size))
             continue
         if batch and (len(batch) + len(group) > size or held + nbytes > max_bytes):
-            yield batch, True
+            yield batch, True, held
             batch, held = [], 0
         batch += group
         held += nbytes
     if batch:
-        yield batch, True
+        yield batch, True, held
+
+
+def _largest_first(batches: Iterable[tuple[list[Source], bool, int | None]]) -> list[tuple[int, list[Source], bool]]:
+    """The batches, each with the index of its first source, the largest first (pieces of unknown size lead).
+
+    Longest processing time first: the big series are built while every worker is busy and
+    the small folders fill in at the end, instead of one worker building the last big series
+    while the others wait.
+    """
+    placed: list[tuple[int, list[Source], bool, float]] = []
+    start = 0
+    for batch, build, nbytes in batches:
+        placed.append((start, batch, build, math.inf if nbytes is None else nbytes))
+        start += len(batch)
+    placed.sort(key=lambda item: -item[3])  # stable: equal sizes keep their order
+    return [(start, batch, build) for start, batch, build, _ in placed]
 
 
 def _bytes(sources: list[Source]) -> int | None:
@@ -413,12 +432,12 @@ def ingest_sources(
     pending: list[tuple[int, InstanceRecord]] = []
     commit_every = int(config.get("ingest.commit-every"))
     if build_volumes:
-        batches = _folder_batches(sources, batch_size, int(config.get("ingest.folder-batch-bytes")))
+        batches = _largest_first(_folder_batches(sources, batch_size, int(config.get("ingest.folder-batch-bytes"))))
     else:
-        batches = ((batch, False) for batch in _batches(sources, batch_size))
-    tasks = ((archive.url, batch, build) for batch, build in batches)
-    index = 0
-    for results, built in _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers()):
+        batches = [(k * batch_size, batch, False) for k, batch in enumerate(_batches(sources, batch_size))]
+    tasks = ((archive.url, batch, build) for _, batch, build in batches)
+    done = _bounded_map(executor, _prepare_batch, tasks, inflight=2 * _workers())
+    for (index, _, _), (results, built) in zip(batches, done, strict=True):
         of_build = {sop: k for k, (sops, _, _) in enumerate(built) for sop in sops}
         grouped: list[list[tuple[int, InstanceRecord]]] = [[] for _ in built]
         for size, result in results:
