@@ -26,7 +26,7 @@ from pacslab.ingest import IngestReport, build_pending_volumes, ingest_bytes, in
 from pacslab.storage import Codec, OriginalStore, is_local, join, open_filesystem, write_atomic
 from pacslab.storage._originals import sha256_hex
 from pacslab.volumes._pixelref import PixelRef, PixelSource
-from pacslab.volumes.builder import SERIES_IDENTITY, series_identity
+from pacslab.volumes.builder import series_identity
 from pacslab.volumes.store import open_volume_group, read_volume
 
 if TYPE_CHECKING:
@@ -696,13 +696,10 @@ class Archive:
         return view3d((self, series_instance_uid), **kwargs)
 
     def _series_identity(self, series_instance_uid: str) -> dict[str, Any]:
-        frame = self.catalog.query("series", {"SeriesInstanceUID": series_instance_uid})
-        if frame.empty:
+        rows = self.catalog.query_records("series", {"SeriesInstanceUID": series_instance_uid}, limit=1)
+        if not rows:
             raise SeriesNotFoundError(f"No series with SeriesInstanceUID {series_instance_uid!r} is in the archive.")
-        import pandas as pd
-
-        row = frame.iloc[0]
-        return series_identity({k: None if pd.isna(row[k]) else row[k] for k in SERIES_IDENTITY})
+        return series_identity(rows[0])
 
     # -- maintenance -----------------------------------------------------------------------
     def delete(self, *, study_instance_uid: str | None = None, series_instance_uid: str | None = None) -> int:
