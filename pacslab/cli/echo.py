@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pacslab.dimse._cli import add_remote_arguments, archive_of
+from pacslab.cli._dimse import add_remote_arguments, archive_of
 
 __all__ = ["add_subparser"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pacslab.dimse._cli import add_remote_arguments, add_uid_arguments, archive_of, print_report, uid_arguments
+from pacslab.cli._dimse import add_remote_arguments, add_uid_arguments, archive_of, print_report, uid_arguments
 
 __all__ = ["add_subparser"]
 

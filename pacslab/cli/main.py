@@ -51,15 +51,15 @@ def print_table(rows: Any, *, as_json: bool) -> None:
             print(frame.to_string(index=False))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
+def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered (those of other packages too with *plugins*)."""
     parser = argparse.ArgumentParser(prog="pacslab", description="An open imaging archive for notebooks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (to stderr)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"pacslab.cli.{name}").add_subparser(subparsers)
-    for entry in _entry_points():
+    for entry in _entry_points() if plugins else ():
         entry.load()(subparsers)
     return parser
 
@@ -78,7 +78,10 @@ def _entry_points() -> list[Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # other packages' subcommands are looked up (a scan of every installed package) only when needed
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(plugins=command not in SUBCOMMANDS)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("ls", "analyze"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
