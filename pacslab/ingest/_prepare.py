@@ -29,6 +29,7 @@ from pacslab.catalog.models import (
     InstanceRecord,
 )
 from pacslab.ingest._dicomjson import dataset_to_json_dict
+from pacslab.ingest._rawread import read_part10
 from pacslab.storage import Codec, OriginalStore
 
 __all__ = ["PIXEL_DATA_OFFSET", "Rejection", "dataset_to_json", "prepare_instance", "read_dataset"]
@@ -99,11 +100,12 @@ def read_dataset(data: bytes, *, check: bool = True) -> Dataset:
     """
     if not data:
         raise InvalidDicomError("the file is empty (0 bytes)")
-    buffer = io.BytesIO(data)
     has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(buffer, force=not has_preamble)
+        ds = read_part10(data) if has_preamble else None  # the common case, read as pydicom reads it, faster
+        if ds is None:
+            ds = pydicom.dcmread(io.BytesIO(data), force=not has_preamble)
         if check:  # touch every element so that truncated or malformed values fail here, not later
             for _ in ds.iterall():
                 pass

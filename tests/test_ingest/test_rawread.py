@@ -1,0 +1,130 @@
+"""The fast reader builds exactly what pydicom.dcmread builds, or leaves the file to pydicom."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_files
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+
+from pacslab import examples
+from pacslab.ingest._prepare import _header, read_dataset
+from pacslab.ingest._rawread import read_part10
+
+
+def _assert_same(fast: Dataset, slow: Dataset, where: str = "") -> None:
+    """Equal element by element (raw values, offsets, flags) and in every attribute but the buffer read."""
+    assert type(fast) is type(slow), where
+    state_fast, state_slow = vars(fast), vars(slow)
+    assert state_fast.keys() == state_slow.keys(), where
+    for name, value in state_slow.items():
+        if name == "_dict":
+            continue
+        if name == "buffer":
+            assert type(state_fast[name]) is type(value), where
+        elif name == "file_meta":
+            _assert_same(state_fast[name], value, f"{where} file_meta")
+        else:
+            assert state_fast[name] == value, f"{where} {name}"
+    assert list(fast._dict) == list(slow._dict), where
+    for tag, b in slow._dict.items():
+        a = fast._dict[tag]
+        assert type(a) is type(b), f"{where} {tag}"
+        if isinstance(b, RawDataElement):
+            assert a == b, f"{where} {tag}"
+            continue
+        assert (a.VR, a.file_tell, a.is_undefined_length) == (b.VR, b.file_tell, b.is_undefined_length), (
+            f"{where} {tag}"
+        )
+        if b.VR != "SQ":
+            assert a.value == b.value, f"{where} {tag}"
+            continue
+        assert len(a.value) == len(b.value), f"{where} {tag}"
+        for k, (item_a, item_b) in enumerate(zip(a.value, b.value, strict=True)):
+            _assert_same(item_a, item_b, f"{where} {tag}[{k}]")
+
+
+def _slow(data: bytes) -> Dataset | Exception:
+    try:
+        return pydicom.dcmread(io.BytesIO(data), force=True)
+    except Exception as exc:  # noqa: BLE001 - what pydicom makes of it is what is compared
+        return exc
+
+
+def _compare(data: bytes, where: str) -> bool:
+    """True when the fast reader took the file (and matched pydicom); False when it left it to pydicom."""
+    fast = read_part10(data)
+    if fast is None:
+        return False
+    slow = _slow(data)
+    assert not isinstance(slow, Exception), f"{where}: read fast, but pydicom fails: {slow!r}"
+    _assert_same(fast, slow, where)
+    assert _header(fast) == _header(slow), where
+    return True
+
+
+def test_pydicom_test_files_read_the_same() -> None:
+    paths = [path for path in get_testdata_files() if os.path.isfile(path)]
+    taken = sum(_compare(open(path, "rb").read(), path) for path in paths)  # noqa: SIM115
+    assert taken >= 100, f"only {taken} of pydicom's test files took the fast path"
+
+
+@pytest.mark.parametrize(
+    "datasets",
+    [
+        lambda: examples.generate_ct_series(seed=31, n_slices=3, rows=32, columns=32),
+        lambda: examples.generate_oblique_ct(seed=32, n_slices=3, rows=32, columns=32),
+        lambda: examples.generate_mr_series(seed=33, n_slices=3, rows=32, columns=32),
+        lambda: [examples.generate_dx_image(seed=34, rows=64, columns=48)],
+        lambda: [examples.generate_dx_image(seed=35, rows=64, columns=48, transfer_syntax=pydicom.uid.RLELossless)],
+        lambda: [examples.generate_enhanced_ct(seed=36, n_frames=3, rows=32, columns=32)],
+    ],
+    ids=["ct", "oblique", "mr", "dx", "dx-rle", "enhanced-ct"],
+)
+def test_generated_studies_read_the_same(datasets, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for path in examples.write_series(datasets(), tmp_path):
+        assert _compare(path.read_bytes(), path.name)
+
+
+def _ct_bytes(**file_meta: str) -> bytes:
+    ds = examples.generate_ct_series(seed=37, n_slices=1, rows=16, columns=16)[0]
+    for keyword, value in file_meta.items():
+        setattr(ds.file_meta, keyword, value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def test_damaged_files_are_left_to_pydicom() -> None:
+    data = _ct_bytes()
+    meta_end = 132 + 12 + struct.unpack_from("<L", data, 140)[0]
+    damaged = {
+        "truncated in a value": data[:-7],
+        "truncated in a header": data[: meta_end + 5],
+        "trailing bytes": data + b"\x01\x02\x03",
+        "unknown VR": data[: meta_end + 4] + b"ZQ" + data[meta_end + 6 :],
+        "no preamble": data[132:],
+    }
+    for what, broken in damaged.items():
+        assert read_part10(broken) is None, what
+        if what != "no preamble":
+            assert not _compare(broken, what)
+
+
+def test_other_encodings_are_left_to_pydicom() -> None:
+    for ts in (pydicom.uid.ImplicitVRLittleEndian, pydicom.uid.ExplicitVRBigEndian):
+        data = _ct_bytes(TransferSyntaxUID=ts)
+        assert read_part10(data) is None, ts
+        assert not isinstance(_slow(data), Exception), ts
+
+
+def test_ingest_reads_through_the_fast_path(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(pydicom, "dcmread", lambda *a, **k: calls.append(a) or pytest.fail("pydicom.dcmread was used"))
+    ds = read_dataset(_ct_bytes())
+    assert ds.Modality == "CT" and calls == []
