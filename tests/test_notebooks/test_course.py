@@ -7,13 +7,13 @@ Each exercise has a solution cell (source starting with ``# Solution``) right af
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+from pacslab.testing.notebooks import NOTEBOOKS, execute_notebook
+
 COURSE = [
     "00_quickstart.ipynb",
     "01_dicom_information_model.ipynb",
@@ -66,16 +66,9 @@ def test_exercise_cells_start_unanswered(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", COURSE)
 def test_course_notebook_runs(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    nbformat = pytest.importorskip("nbformat", reason="nbformat is needed to run the notebooks")
-    nbclient = pytest.importorskip("nbclient", reason="nbclient is needed to run the notebooks")
-    pytest.importorskip("ipykernel", reason="ipykernel is needed to run the notebooks")
     monkeypatch.delenv("PACSLAB_ARCHIVE", raising=False)
-    copy = tmp_path / name
-    shutil.copy(NOTEBOOKS / name, copy)
-    nb = nbformat.read(copy, as_version=4)
     start = time.monotonic()
-    nbclient.NotebookClient(nb, timeout=TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()  # fmt: skip
+    nb = execute_notebook(NOTEBOOKS / name, cwd=tmp_path, timeout=TIMEOUT)
     seconds = time.monotonic() - start
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors, f"{name}: {errors[0].get('ename')}: {errors[0].get('evalue')}"

@@ -6,22 +6,21 @@ from pathlib import Path
 
 import pytest
 
-nbclient = pytest.importorskip("nbclient")
+from pacslab.testing.notebooks import NOTEBOOKS, execute_notebook
+
 nbformat = pytest.importorskip("nbformat")
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05_viewer.ipynb"
+NOTEBOOK = NOTEBOOKS / "05_viewer.ipynb"
 
 
 @pytest.mark.slow
 def test_viewer_notebook_runs(tmp_path: Path) -> None:
     """The cells run without a browser (the widgets render nothing there), without errors or warnings."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
-    nb.cells.append(nbformat.v4.new_code_cell('import sys; print("kernel python:", sys.executable)'))
-    client = nbclient.NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    committed = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(c.get("execution_count") is None for c in committed.cells if c.cell_type == "code")
+    nb = execute_notebook(
+        NOTEBOOK, cwd=tmp_path, timeout=300, append=['import sys; print("kernel python:", sys.executable)']
     )
-    client.execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     stderr = "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stderr")
     assert "Warning" not in stderr, stderr
