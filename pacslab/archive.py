@@ -14,6 +14,7 @@ import pydicom
 import yaml
 
 from pacslab.catalog import PostgresCatalog, SQLiteCatalog, is_postgres_url
+from pacslab.config import load_yaml
 from pacslab.errors import (
     ArchiveExistsError,
     ArchiveNotFoundError,
@@ -172,7 +173,7 @@ class Archive:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.fs, self.root = open_filesystem(root)
         self.url = self.root if is_local(self.fs) else self.fs.unstrip_protocol(self.root)
-        self.settings = yaml.safe_load(self.fs.cat_file(join(self.root, CONFIG_NAME)))
+        self.settings = load_yaml(self.fs.cat_file(join(self.root, CONFIG_NAME)))
         self.originals = OriginalStore(self.fs, self.root)
         #: decoded volume blocks shared by reads of originals whose pixels live in volumes
         self._pixels = PixelSource(self.fs, self.root, blocks=8)

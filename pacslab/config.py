@@ -15,9 +15,15 @@ from pathlib import Path
 import yaml
 from donfig import Config
 
-__all__ = ["config", "get"]
+__all__ = ["config", "get", "load_yaml"]
 
-_DEFAULTS = yaml.safe_load((Path(__file__).parent / "pacslab.yaml").read_text())
+
+def load_yaml(text: str | bytes) -> object:
+    """``yaml.safe_load`` through libyaml when PyYAML has it (several times faster)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
+_DEFAULTS = load_yaml((Path(__file__).parent / "pacslab.yaml").read_text())
 
 config = Config("pacslab", defaults=[_DEFAULTS])
 

@@ -12,9 +12,8 @@ import json
 import sys
 from typing import Any
 
-import yaml
-
 from pacslab.cli.main import print_table
+from pacslab.config import load_yaml
 from pacslab.errors import CatalogError
 
 __all__ = ["add_subparser"]
@@ -54,7 +53,7 @@ def _parameters(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise CatalogError(f"A parameter is NAME=VALUE, got {item!r}.")
-        out[key.replace("-", "_")] = yaml.safe_load(value)
+        out[key.replace("-", "_")] = load_yaml(value)
     return out
 
 

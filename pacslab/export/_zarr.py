@@ -8,8 +8,6 @@ import shutil
 import uuid
 from typing import TYPE_CHECKING
 
-import zarr
-
 from pacslab.export._paths import target_path
 from pacslab.export._volumes import VolumeJob
 from pacslab.export.models import ExportError
@@ -39,6 +37,8 @@ def write_ome_zarr(archive: Archive, job: VolumeJob, destination: str, *, deiden
     try:
         _copy_group(archive, job.path, tmp)
         if deidentified:
+            import zarr
+
             group = zarr.open_group(zarr.storage.LocalStore(tmp), mode="r+", zarr_format=3)
             group.attrs.put({"ome": job.ome, "pacslab": job.attrs})
         if os.path.isdir(path):

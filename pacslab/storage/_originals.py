@@ -29,7 +29,7 @@ import yaml
 import zstandard
 from numcodecs import Blosc
 
-from pacslab.config import config
+from pacslab.config import config, load_yaml
 from pacslab.errors import StorageError
 from pacslab.storage._crypto import Encryption, key_to_encrypt
 from pacslab.storage._fs import is_local, join, write_atomic
@@ -149,7 +149,7 @@ class OriginalStore:
 
     def _settings(self) -> dict[str, Any]:
         try:
-            return yaml.safe_load(self.fs.cat_file(join(self._archive_root, SETTINGS_NAME))) or {}
+            return load_yaml(self.fs.cat_file(join(self._archive_root, SETTINGS_NAME))) or {}
         except FileNotFoundError:
             return {}
 

@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import fsspec
 import numpy as np
-import zarr
-from zarr.codecs import BloscCodec
 
 from pacslab.config import config
 from pacslab.errors import VolumeNotFoundError
 from pacslab.storage import join
-from pacslab.storage._fs import is_local
-from pacslab.volumes._chunks import open_chunks
+from pacslab.storage._fs import is_local, write_atomic
+from pacslab.volumes._chunks import ChunkArray, open_chunks
 from pacslab.volumes._frames import Frame
 from pacslab.volumes._stack import Stack
 from pacslab.volumes.geometry import VolumeGeometry
@@ -30,6 +28,7 @@ from pacslab.volumes.geometry import VolumeGeometry
 if TYPE_CHECKING:
     import dask.array as da
     import xarray as xr
+    import zarr
 
 __all__ = ["lazy_array", "open_volume_group", "read_volume", "volume_metadata", "write_volume", "zarr_store"]
 
@@ -53,6 +52,8 @@ _EXTRA_DIM_NAMES = {
 
 def zarr_store(fs: fsspec.AbstractFileSystem, path: str, *, read_only: bool = False) -> zarr.abc.store.Store:
     """The Zarr store for a folder of the archive's filesystem."""
+    import zarr  # only to read with zarr: ingest writes volumes without it (and the CLI starts sooner)
+
     if is_local(fs):
         return zarr.storage.LocalStore(path, read_only=read_only)
     return zarr.storage.FsspecStore.from_url(
@@ -116,6 +117,38 @@ def _ngff(dims: tuple[str, ...], geometry: VolumeGeometry, name: str) -> dict[st
     }
 
 
+def array_metadata(
+    shape: tuple[int, ...], chunks: tuple[int, ...], dtype: np.dtype[Any], dims: tuple[str, ...]
+) -> dict[str, Any]:
+    """The ``zarr.json`` zarr-python writes for a volume's array (``volumes.codec`` and ``clevel``; a test compares).
+
+    Written directly, so that ingest needs neither zarr's import nor its store round trips.
+    """
+    bytes_codec: dict[str, Any] = {"name": "bytes"}
+    if dtype.itemsize > 1:
+        bytes_codec["configuration"] = {"endian": "little"}
+    blosc = {
+        "typesize": dtype.itemsize,
+        "cname": str(config.get("volumes.codec")),
+        "clevel": int(config.get("volumes.clevel")),
+        "shuffle": "bitshuffle" if dtype.itemsize == 1 else "shuffle",
+        "blocksize": 0,
+    }
+    return {
+        "shape": list(shape),
+        "data_type": dtype.name,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": 0.0 if dtype.kind == "f" else 0,
+        "codecs": [bytes_codec, {"name": "blosc", "configuration": blosc}],
+        "attributes": {},
+        "dimension_names": list(dims),
+        "zarr_format": 3,
+        "node_type": "array",
+        "storage_transformers": [],
+    }
+
+
 def write_volume(
     fs: fsspec.AbstractFileSystem,
     path: str,
@@ -153,20 +186,9 @@ def write_volume(
     if stack.extra_dim is not None:
         shape = (len(stack.frames), *shape)
     chunks = _chunks(shape, dims)
-    group = zarr.open_group(zarr_store(fs, path), mode="w", zarr_format=3)
-    shuffle = "bitshuffle" if first.dtype.itemsize == 1 else "shuffle"
-    cname, clevel = str(config.get("volumes.codec")), int(config.get("volumes.clevel"))
-    codec = BloscCodec(cname=cname, clevel=clevel, shuffle=shuffle)
-    array = group.create_array(
-        "0",
-        shape=shape,
-        chunks=chunks,
-        dtype=first.dtype,
-        compressors=codec,
-        fill_value=0,
-        dimension_names=list(dims),
-    )
-    direct = open_chunks(fs, join(path, "0"))  # chunks written straight, the bytes zarr would write
+    metadata = array_metadata(shape, chunks, first.dtype, dims)
+    write_atomic(fs, join(path, "0", "zarr.json"), json.dumps(metadata, indent=2).encode())
+    array = ChunkArray(fs, join(path, "0"), metadata)  # chunks written straight, the bytes zarr would write
     zi = dims.index("z")
     cz = chunks[zi]
     for t, column in enumerate(stack.frames):
@@ -178,10 +200,7 @@ def write_volume(
             start[zi] = z0
             if stack.extra_dim is not None:
                 start[0], block = t, block[np.newaxis]
-            if direct is not None:
-                direct.write(tuple(start), block)
-            else:
-                array[tuple(slice(a, a + n) for a, n in zip(start, block.shape, strict=True))] = block
+            array.write(tuple(start), block)
     rescale = [list(f.rescale) for f in stack.frames[0]]
     slopes = {r[0] for c in stack.frames for r in ([list(f.rescale) for f in c])}
     intercepts = {r[1] for c in stack.frames for r in ([list(f.rescale) for f in c])}
@@ -197,12 +216,12 @@ def write_volume(
         "rescale_intercept": rescale[0][1] if len(intercepts) == 1 else [r[1] for r in rescale],
         "notes": stack.notes,
     }
-    group.attrs.update(
-        {
-            "ome": _ngff(dims, stack.geometry, identity.get("SeriesDescription") or ""),
-            "pacslab": attrs,
-        }
-    )
+    group = {
+        "attributes": {"ome": _ngff(dims, stack.geometry, identity.get("SeriesDescription") or ""), "pacslab": attrs},
+        "zarr_format": 3,
+        "node_type": "group",
+    }
+    write_atomic(fs, join(path, "zarr.json"), json.dumps(group, indent=2).encode())  # last: a volume once there
     return {
         "dims": list(dims),
         "shape": list(shape),
@@ -214,6 +233,8 @@ def write_volume(
 
 def open_volume_group(fs: fsspec.AbstractFileSystem, path: str) -> zarr.Group:
     """Open a volume group read-only."""
+    import zarr
+
     return zarr.open_group(zarr_store(fs, path, read_only=True), mode="r", zarr_format=3)
 
 
@@ -262,8 +283,12 @@ def lazy_array(
 
     reader = open_chunks(fs, path)
     source: Any = reader
-    if reader is None:
-        source = array if array is not None else zarr.open_array(zarr_store(fs, path, read_only=True), mode="r")
+    if reader is None and array is None:
+        import zarr
+
+        source = zarr.open_array(zarr_store(fs, path, read_only=True), mode="r")
+    elif reader is None:
+        source = array
     if chunks is None:
         chunks = source.chunks
     elif isinstance(chunks, dict) and all(isinstance(k, str) for k in chunks):

@@ -3,6 +3,8 @@ other arrays are left to zarr."""
 
 from __future__ import annotations
 
+import json
+
 import fsspec
 import numpy as np
 import pytest
@@ -150,3 +152,24 @@ def test_volume_metadata_is_what_zarr_reads(tmp_path):
         volume_metadata(fs, str(tmp_path / "other"))
     with pytest.raises(VolumeNotFoundError, match="zarr.json is missing"):
         volume_metadata(fs, str(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "dims"),
+    [("int16", ("z", "y", "x")), ("uint8", ("c", "z", "y", "x")), (">u2", ("echo_time", "z", "y", "x")),
+     ("float32", ("z", "y", "x")), ("<i4", ("z", "y", "x"))],
+)  # fmt: skip
+@pytest.mark.parametrize(("cname", "clevel"), [("lz4", 1), ("zstd", 5)])
+def test_volume_array_metadata_is_what_zarr_writes(tmp_path, dtype, dims, cname, clevel):
+    from pacslab.config import config
+    from pacslab.volumes.store import array_metadata
+
+    shape, chunks = (3, 5, 7, 9)[-len(dims) :], (1, 2, 7, 9)[-len(dims) :]
+    shuffle = "bitshuffle" if np.dtype(dtype).itemsize == 1 else "shuffle"
+    group = zarr.open_group(zarr.storage.LocalStore(tmp_path / "v"), mode="w", zarr_format=3)
+    group.create_array("0", shape=shape, chunks=chunks, dtype=np.dtype(dtype), fill_value=0,
+                       compressors=BloscCodec(cname=cname, clevel=clevel, shuffle=shuffle),
+                       dimension_names=list(dims))  # fmt: skip
+    with config.set({"volumes.codec": cname, "volumes.clevel": clevel}):
+        ours = array_metadata(shape, chunks, np.dtype(dtype), dims)
+    assert ours == json.loads((tmp_path / "v" / "0" / "zarr.json").read_text())
