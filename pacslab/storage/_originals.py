@@ -1,6 +1,8 @@
 """Originals: every instance kept losslessly, content-addressed by its SHA-256.
 
-A file is stored under ``originals/<aa>/<bb>/<sha256>.<codec>`` where the codec is
+A file is stored under ``originals/<aa>/<sha256>.<codec>`` (256 folders: creating a folder costs as much as
+several files, and deeper fan-out made a new archive create one for nearly every file; archives written
+before keep their ``originals/<aa>/<bb>/`` keys, which the catalog records) where the codec is
 chosen per file: ``raw``; ``zst`` (zstd over the whole file); ``bsz`` (Blosc
 byte-shuffle + zstd, which suits uncompressed 16-bit pixel data); or ``pxr``
 (*pixel reference*: only the bytes before the pixel data, zstd-compressed, while
@@ -207,7 +209,7 @@ class OriginalStore:
 
     def key(self, sha256: str, codec: Codec | str) -> str:
         """The storage key (relative to the archive root) of a blob."""
-        return f"originals/{sha256[:2]}/{sha256[2:4]}/{sha256}.{Codec(codec).value}"
+        return f"originals/{sha256[:2]}/{sha256}.{Codec(codec).value}"
 
     def path(self, key: str) -> str:
         """The filesystem path of a storage key."""
