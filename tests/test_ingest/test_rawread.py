@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import warnings
 
 import pydicom
 import pytest
@@ -15,6 +16,7 @@ from pydicom.dataset import Dataset
 from pacslab import examples
 from pacslab.ingest._prepare import _header, read_dataset
 from pacslab.ingest._rawread import read_part10
+from pacslab.testing.fuzz import FuzzSize, batches, build_mutant, fuzz_given
 
 
 def _assert_same(fast: Dataset, slow: Dataset, where: str = "") -> None:
@@ -128,3 +130,21 @@ def test_ingest_reads_through_the_fast_path(monkeypatch) -> None:
     monkeypatch.setattr(pydicom, "dcmread", lambda *a, **k: calls.append(a) or pytest.fail("pydicom.dcmread was used"))
     ds = read_dataset(_ct_bytes())
     assert ds.Modality == "CT" and calls == []
+
+
+def test_fuzzed_mutants_read_the_same_or_are_left_to_pydicom() -> None:
+    seen = {"fast": 0, "left": 0}
+
+    @fuzz_given(batches(100), size=FuzzSize(batches=3, batch=100))
+    def case(specs):  # type: ignore[no-untyped-def]
+        for spec in specs:
+            data = build_mutant(spec)
+            try:
+                with warnings.catch_warnings():  # pydicom warns about the mutated values, as ingest hides
+                    warnings.simplefilter("ignore")
+                    seen["fast" if _compare(data, repr(spec)) else "left"] += 1
+            except AssertionError as exc:
+                raise AssertionError(f"mutant {spec!r}: {exc}") from None
+
+    case()
+    assert seen["fast"] > 50 and seen["left"] > 50, seen  # the mutants reach both paths
