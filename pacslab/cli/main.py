@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import json
 import sys
@@ -78,10 +79,13 @@ def _entry_points() -> list[Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    as_program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     # other packages' subcommands are looked up (a scan of every installed package) only when needed
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(plugins=command not in SUBCOMMANDS)
+    if as_program:  # what is loaded by now lives as long as the process: out of the collector's sight, the
+        gc.freeze()  # collections during the command and at exit do not walk it again (~0.05 s of an ingest)
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("ls", "analyze"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -46,3 +46,22 @@ def test_plugin_commands_are_found_and_built_ins_skip_the_scan(monkeypatch, tmp_
     monkeypatch.setattr(cli, "_entry_points", no_scan)
     assert cli.main(["-v", "init", str(tmp_path / "archive")]) == 0
     assert (tmp_path / "archive").is_dir()
+
+
+def test_only_the_program_freezes_what_it_loaded(tmp_path) -> None:
+    import gc
+
+    import pacslab.cli.main as cli
+
+    code = (
+        "import gc, sys, pacslab.cli.main as m\n"
+        "sys.argv[1:] = ['init', sys.argv[1]]\n"
+        "m.main()\n"
+        "print(gc.get_freeze_count())"
+    )
+    argv = [sys.executable, "-c", code, str(tmp_path / "a")]
+    frozen = subprocess.run(argv, capture_output=True, text=True, check=True)
+    assert int(frozen.stdout.split()[-1]) > 10_000  # the modules the command imported
+    before = gc.get_freeze_count()
+    assert cli.main(["init", str(tmp_path / "b")]) == 0  # called as a function: the caller's heap is left alone
+    assert gc.get_freeze_count() == before
