@@ -46,6 +46,8 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
+from pacslab.ingest._rawread import sequence_items
+
 __all__ = ["UnsupportedSettingsError", "dataset_to_json_dict"]
 
 #: Handed back by a value reader that leaves the element to pydicom.
@@ -275,7 +277,7 @@ class _Encoder:
                 vr = elem.VR if elem.VR is not None else _implicit_vr(tag)
                 if vr in _CHARSET_VRS and not codec_known:
                     codec, codec_known = _codec(ds), True
-                encoded = self.raw(elem, vr, codec)
+                encoded = self.raw(elem, vr, codec) if vr != "SQ" else self.raw_sequence(elem, ds)
                 if encoded is not _DELEGATE:
                     out[key] = encoded
                     continue
@@ -304,6 +306,11 @@ class _Encoder:
         if result is _DELEGATE:
             return _DELEGATE
         return {"vr": vr} if result is None else {"vr": vr, "Value": result}
+
+    def raw_sequence(self, elem: RawDataElement, ds: Dataset) -> Any:
+        """The JSON of a raw SQ whose items :func:`~pacslab.ingest._rawread.sequence_items` reads, or ``_DELEGATE``."""
+        items = sequence_items(elem, ds)
+        return _DELEGATE if items is None else {"vr": "SQ", "Value": [self.dataset(item) for item in items]}
 
     def binary(self, elem: RawDataElement, vr: str, value: bytes) -> dict[str, Any]:
         """``BulkDataURI`` (from the handler, given the element pydicom would make) or ``InlineBinary``."""

@@ -19,7 +19,7 @@ import struct
 from pydicom import config as pydicom_config
 from pydicom import uid as pydicom_uid
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.filereader import read_sequence
 from pydicom.fileutil import read_undefined_length_value
@@ -28,15 +28,17 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 from pydicom.valuerep import VR as VR_
 from pydicom.values import convert_string
 
-__all__ = ["read_part10"]
+__all__ = ["read_part10", "sequence_items"]
 
 _HEADER = struct.Struct("<HH2sH").unpack_from
 _LENGTH = struct.Struct("<L").unpack_from
+_ITEM_HEADER = struct.Struct("<HHL").unpack_from
 #: The VRs pydicom reads as such (its ``ENCODED_VR``), bytes → str.
 _VRS = {vr.encode(default_encoding): str(vr) for vr in VR_ if len(str(vr)) == 2}
 _LONG = frozenset(vr.encode(default_encoding) for vr in EXPLICIT_VR_LENGTH_32)
 _UNDEFINED = 0xFFFFFFFF
 _CHARSET = 0x00080005
+_PIXREP = BaseTag(0x00280103)
 _ITEM_DELIMITER = 0xFFFEE00D
 #: Transfer syntaxes pydicom reads other than as explicit VR little endian.
 _NOT_EXPLICIT_LE = frozenset(
@@ -94,13 +96,75 @@ def _read(data: bytes) -> FileDataset | None:
     return ds
 
 
+def sequence_items(elem: RawDataElement, parent: Dataset) -> list[Dataset] | None:
+    """The items of *parent*'s raw SQ *elem* as ``parent[elem.tag]`` would make them, or None.
+
+    Only a defined-length SQ in explicit VR little endian whose items all have a defined
+    length is read here; each item gets the raw elements, original encoding, positions and
+    pixel representation pydicom's conversion gives it. *parent* is left as it is.
+    """
+    if elem.is_implicit_VR or not elem.is_little_endian or elem.length in (0, _UNDEFINED):
+        return None
+    if not isinstance(elem.value, bytes) or len(elem.value) != elem.length:
+        return None
+    encoding = parent.original_character_set or parent._character_set or [default_encoding]  # as __getitem__
+    encoding = [encoding] if isinstance(encoding, str) else encoding  # and convert_value pass it on
+    try:
+        items = _items(elem.value, encoding, elem.value_tell or 0)
+    except Exception:  # noqa: BLE001 - _Declined, or malformed: pydicom converts it and says what is wrong
+        return None
+    _pixel_representation(parent, items)
+    return items
+
+
+def _pixel_representation(parent: Dataset, items: list[Dataset]) -> None:
+    """``Dataset._set_pixel_representation`` for the items of a sequence of *parent* (the part that sets the items)."""
+    inherited = parent.get(_PIXREP).value if _PIXREP in parent._dict else getattr(parent, "_pixel_rep", None)
+    if isinstance(inherited, bytes):
+        inherited = int(b"\x01" in inherited)
+    for item in items:
+        own = item._dict[_PIXREP].value if _PIXREP in item._dict else None
+        if own is not None:
+            item._pixel_rep = int(b"\x01" in own) if isinstance(own, bytes) else own
+        elif inherited is not None:
+            item._pixel_rep = inherited
+
+
+def _items(value: bytes, encoding: str | list[str], offset: int) -> list[Dataset]:
+    items, pos, end = [], 0, len(value)
+    fp = io.BytesIO(value)
+    while pos < end:
+        if end - pos < 8:
+            raise _Declined
+        group, element, length = _ITEM_HEADER(value, pos)
+        if (group, element) != (0xFFFE, 0xE000) or length == _UNDEFINED or pos + 8 + length > end:
+            raise _Declined
+        elements, stop, _ = _elements(value, pos + 8, fp, end=pos + 8 + length, encoding=encoding)
+        if stop != pos + 8 + length:
+            raise _Declined
+        item = Dataset(elements, parent_encoding=encoding)
+        own = elements.get(BaseTag(_CHARSET))  # as read_dataset: converted aside, the element stays raw
+        item.set_original_encoding(False, True, encoding if own is None else convert_encodings(
+            convert_raw_data_element(own).value))  # type: ignore[arg-type]  # fmt: skip
+        item.is_undefined_length_sequence_item = False
+        item.seq_item_tell = item.file_tell = pos + offset
+        items.append(item)
+        pos = stop
+    return items
+
+
 def _elements(
-    data: bytes, pos: int, fp: io.BytesIO, *, group: int | None = None
+    data: bytes,
+    pos: int,
+    fp: io.BytesIO,
+    *,
+    group: int | None = None,
+    end: int | None = None,
+    encoding: str | list[str] = default_encoding,
 ) -> tuple[dict[BaseTag, RawDataElement | DataElement], int, str | list[str]]:
-    """The elements from *pos* (those of *group* only, when given), where they end, and the encoding."""
+    """The elements from *pos* to *end* (those of *group* only, when given), where they end, and the encoding."""
     out: dict[BaseTag, RawDataElement | DataElement] = {}
-    encoding: str | list[str] = default_encoding
-    end = len(data)
+    end = len(data) if end is None else end
     while pos < end:
         if end - pos < 8:
             raise _Declined

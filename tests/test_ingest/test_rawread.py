@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 
 from pacslab import examples
 from pacslab.ingest._prepare import _header, read_dataset
-from pacslab.ingest._rawread import read_part10
+from pacslab.ingest._rawread import read_part10, sequence_items
 from pacslab.testing.fuzz import FuzzSize, batches, build_mutant, fuzz_given
 
 
@@ -148,3 +148,51 @@ def test_fuzzed_mutants_read_the_same_or_are_left_to_pydicom() -> None:
 
     case()
     assert seen["fast"] > 50 and seen["left"] > 50, seen  # the mutants reach both paths
+
+
+def _compare_sequences(data: bytes, where: str) -> int:
+    """Every raw explicit-VR-LE SQ of *data* that sequence_items reads gives pydicom's items; how many it read."""
+    with warnings.catch_warnings():  # pydicom warns about odd test files, as ingest hides
+        warnings.simplefilter("ignore")
+        return _compare_sequences_quietly(data, where)
+
+
+def _compare_sequences_quietly(data: bytes, where: str) -> int:
+    ds = _slow(data)
+    if isinstance(ds, Exception):
+        return 0
+    read = 0
+    for tag, elem in list(ds._dict.items()):
+        if not isinstance(elem, RawDataElement) or elem.VR != "SQ" or elem.is_implicit_VR or not elem.length:
+            continue
+        if elem.length == 0xFFFFFFFF or not isinstance(elem.value, bytes):
+            continue
+        items = sequence_items(elem, ds)
+        if items is None:
+            continue
+        try:
+            expected = ds[tag].value
+        except Exception as exc:  # noqa: BLE001
+            raise AssertionError(f"{where} {tag}: read here, but pydicom fails: {exc!r}") from None
+        assert len(items) == len(expected), f"{where} {tag}"
+        for k, (mine, theirs) in enumerate(zip(items, expected, strict=True)):
+            _assert_same(mine, theirs, f"{where} {tag}[{k}]")
+        read += 1
+    return read
+
+
+def test_sequence_items_are_pydicoms(tmp_path) -> None:
+    paths = [path for path in get_testdata_files() if os.path.isfile(path)]
+    read = sum(_compare_sequences(open(path, "rb").read(), path) for path in paths)  # noqa: SIM115
+    for path in examples.write_series([examples.generate_enhanced_ct(seed=38, n_frames=3, rows=16, columns=16),
+                                       *examples.generate_ct_series(seed=39, n_slices=2, rows=16, columns=16)],
+                                      tmp_path):  # fmt: skip
+        read += _compare_sequences(path.read_bytes(), path.name)
+    assert read >= 20, read
+
+    @fuzz_given(batches(100), size=FuzzSize(batches=2, batch=100))
+    def case(specs):  # type: ignore[no-untyped-def]
+        for spec in specs:
+            _compare_sequences(build_mutant(spec), repr(spec))
+
+    case()
