@@ -14,7 +14,9 @@ Prints a Markdown table. Targets (measured, not asserted): ≥ 5× the pydicom l
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -132,6 +134,8 @@ def main() -> None:
     from pacslab import examples
 
     work = args.work or Path(tempfile.mkdtemp(prefix="pacslab-bench-analysis-"))
+    if args.work is None:  # the generated data and archive go with the run
+        atexit.register(shutil.rmtree, work, True)
     folders = []
     for seed in range(args.series):
         folder = work / "in" / f"ct{seed}"

@@ -20,6 +20,7 @@ import argparse
 import concurrent.futures as cf
 import http.client
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -223,6 +224,7 @@ def main() -> None:
     finally:
         pacslab_server.stop()
         orthanc.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the archive (and the data, when generated here) go with the run
     print(f"\n{len(files)} files, {size / 1e6:.0f} MB, {os.cpu_count()} cores\n")
     print(_peers.table(list(rows.values()), ["figure", "pacslab", "pacslab, volumes built", "Orthanc 1.10.1"]))
 
