@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import struct
 
-from pydicom import config as pydicom_config
 from pydicom import uid as pydicom_uid
 from pydicom.charset import convert_encodings, default_encoding
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element, empty_value_for_VR
@@ -68,7 +67,7 @@ def read_part10(data: bytes) -> FileDataset | None:
     FileDataset or None
         What pydicom would return, or None when the file is not the plain case read here.
     """
-    if not pydicom_config.settings.infer_sq_for_un_vr or len(data) < 144 or data[128:132] != b"DICM":
+    if len(data) < 144 or data[128:132] != b"DICM":
         return None
     try:
         return _read(data)
@@ -78,7 +77,7 @@ def read_part10(data: bytes) -> FileDataset | None:
 
 def _read(data: bytes) -> FileDataset | None:
     fp = io.BytesIO(data)
-    meta_elements, start, _ = _elements(data, 132, fp, group=2)
+    meta_elements, start = _elements(data, 132, fp, group=2)
     file_meta = FileMetaDataset(Dataset(meta_elements))
     file_meta.set_original_encoding(is_implicit_vr=False, is_little_endian=True, character_encoding=default_encoding)
     if not meta_elements or start >= len(data) or data[start : start + 2] == b"\x00\x00":
@@ -87,9 +86,7 @@ def _read(data: bytes) -> FileDataset | None:
     transfer_syntax = file_meta.get("TransferSyntaxUID")
     if transfer_syntax is None or transfer_syntax in _NOT_EXPLICIT_LE:
         return None
-    elements, end, _ = _elements(data, start, fp)
-    if end != len(data):
-        return None
+    elements, _ = _elements(data, start, fp)  # to the end: anything short of it was declined
     dataset = Dataset(elements, parent_encoding=default_encoding)
     ds = FileDataset(fp, dataset, data[:128], file_meta, False, True)
     ds.set_original_encoding(False, True, dataset._character_set)
@@ -139,7 +136,7 @@ def _items(value: bytes, encoding: str | list[str], offset: int) -> list[Dataset
         group, element, length = _ITEM_HEADER(value, pos)
         if (group, element) != (0xFFFE, 0xE000) or length == _UNDEFINED or pos + 8 + length > end:
             raise _Declined
-        elements, stop, _ = _elements(value, pos + 8, fp, end=pos + 8 + length, encoding=encoding)
+        elements, stop = _elements(value, pos + 8, fp, end=pos + 8 + length, encoding=encoding)
         if stop != pos + 8 + length:
             raise _Declined
         item = Dataset(elements, parent_encoding=encoding)
@@ -161,8 +158,12 @@ def _elements(
     group: int | None = None,
     end: int | None = None,
     encoding: str | list[str] = default_encoding,
-) -> tuple[dict[BaseTag, RawDataElement | DataElement], int, str | list[str]]:
-    """The elements from *pos* to *end* (those of *group* only, when given), where they end, and the encoding."""
+) -> tuple[dict[BaseTag, RawDataElement | DataElement], int]:
+    """The elements from *pos* to *end* (those of *group* only, when given), and where they end.
+
+    *encoding* is the character set in force (the parent's, in a sequence item): undefined-length
+    sequences are read with it, as pydicom's element generator does, until a (0008,0005) changes it.
+    """
     out: dict[BaseTag, RawDataElement | DataElement] = {}
     end = len(data) if end is None else end
     while pos < end:
@@ -204,4 +205,4 @@ def _elements(
             encoding = convert_encodings(convert_string(value or b"", True))
         out[tag] = RawDataElement(tag, vr, length, value, pos, False, True)
         pos += length
-    return out, pos, encoding
+    return out, pos

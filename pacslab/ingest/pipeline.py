@@ -331,23 +331,23 @@ def _folder_batches(
     Folders of more than *max_bytes*, and zip files, go in pieces of *size* files (bytes None).
     """
     batch: list[Source] = []
-    held = 0
+    batch_bytes = 0
     for _, members in itertools.groupby(sources, key=lambda s: (s.member is not None, os.path.dirname(s.path))):
         group = list(members)
         nbytes = _bytes(group)
         if nbytes is None or nbytes > max_bytes:
             if batch:
-                yield batch, True, held
-                batch, held = [], 0
+                yield batch, True, batch_bytes
+                batch, batch_bytes = [], 0
             yield from ((piece, False, None) for piece in _batches(group, size))
             continue
-        if batch and (len(batch) + len(group) > size or held + nbytes > max_bytes):
-            yield batch, True, held
-            batch, held = [], 0
+        if batch and (len(batch) + len(group) > size or batch_bytes + nbytes > max_bytes):
+            yield batch, True, batch_bytes
+            batch, batch_bytes = [], 0
         batch += group
-        held += nbytes
+        batch_bytes += nbytes
     if batch:
-        yield batch, True, held
+        yield batch, True, batch_bytes
 
 
 def _largest_first(batches: Iterable[tuple[list[Source], bool, int | None]]) -> list[tuple[int, list[Source], bool]]:

@@ -302,7 +302,7 @@ def _settle_originals(
         ref = _reference(sop, cache, located)
         if ref is not None:
             head, _ = cache.heads[sop]
-            if row["stored_codec"] == Codec.PIXEL_REF.value and "stored_size" in row:
+            if row["stored_codec"] == Codec.PIXEL_REF.value:
                 key, size = row["stored_key"], row["stored_size"]  # its head rests there already (same bytes)
             else:
                 key, size = store.put_head(head, row["sha256"])
