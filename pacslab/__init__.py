@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import logging
 
+from pacslab._deferred import deferred_imports
+
+with deferred_imports("requests"):  # pydicom's test-file downloader: imported when used (0.1 s of every start)
+    import pydicom  # noqa: F401
+
 from pacslab.archive import Archive, VerifyReport, open_archive
 from pacslab.config import config
 from pacslab.errors import PacslabError

@@ -1,0 +1,72 @@
+"""pacslab imports pydicom without ``requests``; the stand-in pydicom holds imports it on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+from pacslab._deferred import _DeferredModule, deferred_imports
+
+
+def _run(code: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+def test_import_pacslab_leaves_requests_unloaded() -> None:
+    loaded = _run("import sys, pacslab\nprint(*(m in sys.modules for m in ('requests', 'urllib3', 'pydicom')))")
+    assert loaded == ["False", "False", "True"], "import pacslab loaded requests: pydicom imported it for real"
+
+
+def test_the_stand_in_pydicom_holds_loads_requests_on_first_use() -> None:
+    code = (
+        "import sys, pacslab, pydicom.data.download as d\n"
+        "print(type(d.requests).__name__, 'urllib3' in sys.modules)\n"
+        "session = d.requests.Session\n"  # first use: the real module is imported
+        "import requests\n"
+        "print(type(requests) is type(sys), session is requests.Session, d.requests.get is requests.get)\n"
+        "import requests.adapters\n"
+        "print(requests.adapters.HTTPAdapter.__module__)"
+    )
+    assert _run(code) == ["_DeferredModule", "False", "True", "True", "True", "requests.adapters"]
+
+
+def test_code_importing_after_the_block_gets_the_real_module() -> None:
+    code = "import pacslab, requests, types\nprint(type(requests) is types.ModuleType, hasattr(requests, 'get'))"
+    assert _run(code) == ["True", "True"]
+
+
+@pytest.fixture
+def fake_module(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A top-level module that records being imported, on a fresh sys.path entry."""
+    (tmp_path / "pacslab_fake_dep.py").write_text("import sys\nsys.pacslab_fake_loads += 1\nVALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "pacslab_fake_loads", 0, raising=False)
+    yield "pacslab_fake_dep"
+    sys.modules.pop("pacslab_fake_dep", None)
+
+
+def test_block_binds_a_stand_in_and_the_first_attribute_loads_once(fake_module: str) -> None:
+    with deferred_imports(fake_module):
+        import pacslab_fake_dep as held  # type: ignore[import-not-found]
+
+        assert isinstance(held, _DeferredModule) and sys.pacslab_fake_loads == 0  # type: ignore[attr-defined]
+    assert fake_module not in sys.modules  # unused: taken out, a later import gets the real module
+    assert held.VALUE == 42 and held.VALUE == 42
+    assert sys.pacslab_fake_loads == 1  # type: ignore[attr-defined]
+    real = sys.modules[fake_module]
+    assert type(real) is types.ModuleType and real.VALUE == 42
+
+
+def test_already_imported_or_missing_modules_are_left_alone(fake_module: str) -> None:
+    import pacslab_fake_dep  # noqa: F401
+
+    with deferred_imports(fake_module, "pacslab_no_such_module"):
+        assert type(sys.modules[fake_module]) is types.ModuleType
+        assert "pacslab_no_such_module" not in sys.modules
+    with pytest.raises(ValueError, match="top-level"):
+        with deferred_imports("os.path"):
+            pass
