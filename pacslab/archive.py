@@ -7,6 +7,7 @@ import datetime as _dt
 import io
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,10 @@ class VerifyReport:
     orphans : list of str
         Stored originals no catalog row points at: left by an interrupted ingest,
         harmless; ingesting the same files again adopts them.
+    orphan_volumes : list of str
+        Volume generations (``volumes/<series>/<generation>``) no catalog row points at:
+        left by a volume build that was killed before its commit, harmless;
+        :meth:`Archive.remove_orphan_volumes` (``pacslab verify --repair``) removes them.
     pending : list of str
         Series whose volumes are still to be built (``Archive.build_volumes()``).
     checked : dict
@@ -68,6 +73,7 @@ class VerifyReport:
 
     problems: list[str] = dataclasses.field(default_factory=list)
     orphans: list[str] = dataclasses.field(default_factory=list)
+    orphan_volumes: list[str] = dataclasses.field(default_factory=list)
     pending: list[str] = dataclasses.field(default_factory=list)
     checked: dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -83,7 +89,7 @@ class VerifyReport:
     def __repr__(self) -> str:
         return (
             f"<VerifyReport ok={self.ok} problems={len(self.problems)} orphans={len(self.orphans)} "
-            f"pending={len(self.pending)} checked={self.checked}>"
+            f"orphan_volumes={len(self.orphan_volumes)} pending={len(self.pending)} checked={self.checked}>"
         )
 
 
@@ -736,16 +742,21 @@ class Archive:
         """
         report, flagged = self._verify_pass(rehash=rehash)
         for _ in range(2):
-            if report.ok and not report.orphans:
+            if report.ok and not report.orphans and not report.orphan_volumes:
                 break
             again, flagged = self._verify_pass(rehash=rehash, only=flagged)
             persisting = VerifyReport(
                 problems=[p for p in report.problems if p in set(again.problems)],
                 orphans=sorted(set(report.orphans) & set(again.orphans)),
+                orphan_volumes=sorted(set(report.orphan_volumes) & set(again.orphan_volumes)),
                 pending=again.pending,
                 checked=report.checked,
             )
-            done = (persisting.problems, persisting.orphans) == (report.problems, report.orphans)
+            done = (persisting.problems, persisting.orphans, persisting.orphan_volumes) == (
+                report.problems,
+                report.orphans,
+                report.orphan_volumes,
+            )
             report = persisting
             if done:
                 break
@@ -798,9 +809,68 @@ class Archive:
         for uid in self.catalog.series_by_state("ready"):
             if uid not in with_volumes:
                 report.problems.append(f"series {uid} is marked ready but has no volume")
+        report.orphan_volumes = self._orphan_generations(volumes)
         report.pending = self.catalog.series_by_state("pending")
         report.checked = {"instances": len(rows), "blobs": len(stored), "volumes": len(volumes)}
         return report, flagged
+
+    def _orphan_generations(self, volumes: list[dict[str, Any]]) -> list[str]:
+        """The volume generation folders in storage that none of the catalog's *volumes* rows lies in."""
+        live = {v["path"].rsplit("/", 1)[0] for v in volumes}  # volumes/<series>/<generation>/<stack>
+        base = join(self.root, "volumes")
+        if not self.fs.exists(base):
+            return []
+        found = []
+        for series in self.fs.ls(base, detail=True):
+            if series["type"] != "directory":
+                continue
+            for generation in self.fs.ls(series["name"], detail=True):
+                parts = generation["name"].rstrip("/").rsplit("/", 2)[-2:]
+                path = f"volumes/{parts[0]}/{parts[1]}"
+                if generation["type"] == "directory" and path not in live:
+                    found.append(path)
+        return sorted(found)
+
+    def remove_orphan_volumes(self, *, older_than: float = 3600.0) -> list[str]:
+        """Remove the volume generations no catalog row points at (:attr:`VerifyReport.orphan_volumes`).
+
+        A build that was killed before its commit leaves its generation behind. A build
+        under way, or waiting for its commit, has one that is not in the catalog yet either:
+        only generations none of whose files changed for *older_than* seconds are removed.
+
+        Parameters
+        ----------
+        older_than : float
+            Seconds since the last change of any file of a generation (an hour by default:
+            longer than any build waits for its commit).
+
+        Returns
+        -------
+        list of str
+            The generations removed, as ``volumes/<series>/<generation>``.
+        """
+        removed = []
+        for path in self._orphan_generations(self.catalog.volumes()):
+            full = join(self.root, path)
+            if time.time() - self._last_change(full) < older_than:
+                continue
+            self.fs.rm(full, recursive=True)
+            removed.append(path)
+            logger.info("removed the orphan volume generation %s", path)
+            series = full.rsplit("/", 1)[0]
+            if self.fs.exists(series) and not self.fs.ls(series):
+                self.fs.rmdir(series)
+        return removed
+
+    def _last_change(self, folder: str) -> float:
+        """The newest modification time (epoch seconds) of the files under *folder* (now when unknown)."""
+        newest = 0.0
+        for info in self.fs.find(folder, detail=True).values():
+            stamp = info.get("mtime", info.get("created", info.get("LastModified")))  # local, memory, S3
+            if stamp is None:
+                return time.time()
+            newest = max(newest, stamp.timestamp() if isinstance(stamp, _dt.datetime) else float(stamp))
+        return newest
 
     def info(self) -> dict[str, Any]:
         """Counts and sizes."""

@@ -62,8 +62,11 @@ def test_sigkill_mid_ingest_then_verify_and_complete(tmp_path, many_files):
         assert final.ok
         assert final.new + final.duplicate == total
         assert len(archive.instances()) == total
+        archive.remove_orphan_volumes(older_than=0)  # generations of builds killed before their commit
         report = archive.verify()
-        assert report.ok and report.orphans == [] and report.pending == []
+        assert report.ok and report.orphans == [] and report.orphan_volumes == [] and report.pending == []
         assert len(archive.volumes()) == 4
+        generations = [g for s in archive.fs.ls(f"{archive.root}/volumes") for g in archive.fs.ls(s)]
+        assert len(generations) == 4  # one a series: the killed builds' are gone, the live ones stay
         for uid in archive.series().SeriesInstanceUID:
             assert archive.open_volume(uid).shape == (60, 256, 256)
