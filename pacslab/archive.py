@@ -449,27 +449,40 @@ class Archive:
         force = not (len(data) >= 132 and data[128:132] == b"DICM")
         return pydicom.dcmread(io.BytesIO(data), force=force, stop_before_pixels=stop_before_pixels)
 
-    def iter_instances(self, uid: str) -> Any:
+    def iter_instances(self, uid: str, *, as_buffers: bool = False) -> Any:
         """Yield ``(SOPInstanceUID, bytes)`` of every instance of a study, series or one instance.
 
         Originals rebuilt from their volume are checked against the catalog as
         :meth:`_read_original` does, a few at a time: one query for several instances.
+
+        Parameters
+        ----------
+        uid : str
+            A StudyInstanceUID, SeriesInstanceUID or SOPInstanceUID.
+        as_buffers : bool
+            Yield each file as a list of buffers that make it up when joined (an original rebuilt
+            from its volume: its head, then byte views of its frames in the decoded blocks), for a
+            writer that sends them one after the other without copying the pixel data again.
         """
+        if not as_buffers:
+            for sop, buffers in self.iter_instances(uid, as_buffers=True):
+                yield sop, buffers[0] if len(buffers) == 1 else b"".join(buffers)
+            return
         source = PixelSource(self.fs, self.root)
         paths: dict[tuple[str, int], str] = {}
-        read: list[tuple[dict[str, Any], bytes | None, tuple[str, int], str]] = []
+        read: list[tuple[dict[str, Any], list[bytes | memoryview] | None, tuple[str, int], str]] = []
         for row in self._instance_rows(uid):
             if row["stored_codec"] != Codec.PIXEL_REF.value:
                 yield from self._checked(read, source, paths)
                 read = []
-                yield row["SOPInstanceUID"], self._read_original(row, source=source, paths=paths)
+                yield row["SOPInstanceUID"], [self._read_original(row, source=source, paths=paths)]
                 continue
             ref = PixelRef.from_json(row["pixel_ref"])
             key = (row["SeriesInstanceUID"], ref.stack)
             path = paths.get(key) or self._volume_row(*key)["path"]
             paths[key] = path
             try:
-                data: bytes | None = source.original(self.originals, row, path, ref=ref)
+                data: list[bytes | memoryview] | None = source.original_buffers(self.originals, row, path, ref=ref)
             except StorageError:
                 data = None
             read.append((row, data, key, path))
@@ -480,10 +493,10 @@ class Archive:
 
     def _checked(
         self,
-        read: list[tuple[dict[str, Any], bytes | None, tuple[str, int], str]],
+        read: list[tuple[dict[str, Any], list[bytes | memoryview] | None, tuple[str, int], str]],
         source: PixelSource,
         paths: dict[tuple[str, int], str],
-    ) -> Iterator[tuple[str, bytes]]:
+    ) -> Iterator[tuple[str, list[bytes | memoryview]]]:
         """Originals rebuilt by :meth:`iter_instances`, once the catalog shows they were read from live volumes.
 
         Any whose pixel reference or volume changed meanwhile is read again by :meth:`_read_original`.
@@ -503,7 +516,7 @@ class Archive:
                 yield sop, data
             else:
                 paths.pop(key, None)
-                yield sop, self._read_original(row, source=source, paths=paths)
+                yield sop, [self._read_original(row, source=source, paths=paths)]
 
     def _instance_rows(self, uid: str) -> list[dict[str, Any]]:
         level = self.catalog.level_of(uid)

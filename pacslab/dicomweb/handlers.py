@@ -183,9 +183,11 @@ class DicomwebMixin:
             handler.finish()  # its audit entry was written with the response, in _serve
             return
         iterator = response.body
-        pending: asyncio.Future[tuple[list[bytes], bool]] | None = None
+        pending: asyncio.Future[tuple[list[bytes | memoryview], bool]] | None = None
+        connection = handler.request.connection
         try:
             pending = asyncio.ensure_future(self.context.run(self._next_chunks, iterator, principal, audit))
+            await handler.flush()  # the status line and headers; the body goes to the connection piece by piece
             done = False
             while not done:
                 chunks, done = await pending
@@ -196,9 +198,8 @@ class DicomwebMixin:
                     else asyncio.ensure_future(self.context.run(self._next_chunks, iterator, principal, audit))
                 )
                 flushed = None
-                for chunk in chunks:  # a write and a flush each: tornado sends the chunk without copying it
-                    handler.write(chunk)
-                    flushed = handler.flush()
+                for chunk in chunks:  # tornado sends each without copying it (views of volume blocks too,
+                    flushed = connection.write(chunk)  # which RequestHandler.write, bytes only, would refuse)
                 if flushed is not None:
                     await flushed
             handler.finish()
@@ -215,13 +216,13 @@ class DicomwebMixin:
                 close()
 
     def _next_chunks(
-        self, iterator: Iterator[bytes], principal: Principal, audit: AuditEntry | None
-    ) -> tuple[list[bytes], bool]:
+        self, iterator: Iterator[bytes | memoryview], principal: Principal, audit: AuditEntry | None
+    ) -> tuple[list[bytes | memoryview], bool]:
         """In the executor: the next chunks of a body (about :data:`STREAM_BATCH` bytes), and whether it is done.
 
         When it is, the audit entry is written here, before the last bytes go out.
         """
-        chunks: list[bytes] = []
+        chunks: list[bytes | memoryview] = []
         size = 0
         for chunk in iterator:
             chunks.append(chunk)

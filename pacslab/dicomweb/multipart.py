@@ -169,15 +169,21 @@ def _close(boundary: str, empty: bool) -> bytes:
     return (b"--" if empty else b"\r\n--") + boundary.encode("ascii") + b"--\r\n"
 
 
-def multipart_stream(parts: Iterable[tuple[str, bytes]], boundary: str) -> Iterator[bytes]:
+def multipart_stream(
+    parts: Iterable[tuple[str, bytes | list[bytes | memoryview]]], boundary: str
+) -> Iterator[bytes | memoryview]:
     """Yield a multipart body piece by piece from ``(content_type, data)`` pairs (never the whole body at once).
 
-    Each part's data is yielded as it is, never copied into a larger buffer.
+    Each part's data, bytes or a list of buffers that make it up, is yielded as it is, never
+    copied into a larger buffer.
     """
     first = True
     for content_type, data in parts:
         yield _part_head(content_type, boundary, first)
-        yield data
+        if isinstance(data, list):
+            yield from data
+        else:
+            yield data
         first = False
     yield _close(boundary, first)
 

@@ -239,7 +239,7 @@ class Response:
 
     status: int = 200
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
-    body: bytes | Iterator[bytes] = b""
+    body: bytes | Iterator[bytes | memoryview] = b""
     audit: AuditEntry | None = None
 
 
@@ -443,10 +443,10 @@ class DicomwebService:
         def part_type(sop: str) -> str:
             return f"application/dicom; transfer-syntax={syntax[sop]}"
 
-        def parts() -> Iterator[tuple[str, bytes]]:
-            for sop, data in self.archive.iter_instances(uid):
+        def parts() -> Iterator[tuple[str, list[bytes | memoryview]]]:
+            for sop, buffers in self.archive.iter_instances(uid, as_buffers=True):  # frames sent from the volume
                 if sop in syntax:
-                    yield part_type(sop), data
+                    yield part_type(sop), buffers
 
         # the length is known from the catalog, so the body goes out as it is read, not re-framed in chunks
         length = multipart_length([(part_type(r["SOPInstanceUID"]), int(r["size"])) for r in rows], boundary)

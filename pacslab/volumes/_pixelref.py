@@ -124,14 +124,25 @@ class PixelSource:
 
         *ref* is the row's :class:`PixelRef` when the caller has parsed it already.
         """
+        data = b"".join(self.original_buffers(store, row, volume_path, ref=ref))
+        if verify:
+            check_sha256(data, row["sha256"], row["stored_key"])
+        return data
+
+    def original_buffers(
+        self, store: OriginalStore, row: dict[str, Any], volume_path: str, *, ref: PixelRef | None = None
+    ) -> list[bytes | memoryview]:
+        """:meth:`original` as the pieces that make it up, not joined: the stored head, then each frame's bytes.
+
+        The frames are byte views of decoded blocks where they can be: a writer that sends the pieces
+        one after the other sends the file without copying its pixel data once more.
+        """
         ref = ref or PixelRef.from_json(row["pixel_ref"])
         try:
-            data = b"".join([store.read_payload(row["stored_key"]), *self.pixel_frames(volume_path, ref)])
+            head = store.read_payload(row["stored_key"])
+            return [head, *(memoryview(frame).cast("B") for frame in self.pixel_frames(volume_path, ref))]
         except (KeyError, FileNotFoundError, ValueError) as exc:
             raise StorageError(
                 f"The pixel data of {row['SOPInstanceUID']} cannot be read from its volume {volume_path!r} ({exc}); "
                 "run `pacslab verify`."
             ) from exc
-        if verify:
-            check_sha256(data, row["sha256"], row["stored_key"])
-        return data

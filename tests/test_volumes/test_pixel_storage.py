@@ -49,6 +49,22 @@ def test_rebuild_after_new_instances_keeps_originals(archive, tmp_path):
     assert v.ok and v.orphans == []
 
 
+def test_buffers_of_rebuilt_originals_join_to_them_and_leave_the_frames_uncopied(archive, tmp_path):
+    datasets = examples.generate_ct_series(seed=37, n_slices=10, rows=40, columns=40)
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    uid = datasets[0].SeriesInstanceUID
+    got = dict(archive.iter_instances(uid, as_buffers=True))
+    assert len(got) == 10
+    for sop, buffers in got.items():
+        assert b"".join(buffers) == files[f"{sop}.dcm"]
+        head, *frames = buffers
+        assert isinstance(head, bytes) and len(frames) == 1
+        assert isinstance(frames[0], memoryview) and frames[0].nbytes == 40 * 40 * 2
+        assert isinstance(frames[0].obj, np.ndarray) and frames[0].obj.base is not None  # a view of a decoded block
+    assert dict(archive.iter_instances(uid)) == {sop: b"".join(b) for sop, b in got.items()}
+
+
 @pytest.mark.parametrize("new_at", ["start", "end"])
 def test_series_retrieval_survives_a_rebuild_midway(archive, tmp_path, new_at):
     """A volume rebuilt at a new path between two instances of a retrieval: every instance still comes back whole.
