@@ -80,6 +80,21 @@ def test_qido_with_jupyter_token(jupyter: str) -> None:
     assert len(client.retrieve_study(studies[0]["0020000D"]["Value"][0])) == 6
 
 
+def test_wado_through_jupyter_is_byte_identical(jupyter: str, data_dir: Path) -> None:
+    from dicomweb_client.api import DICOMwebClient
+
+    files = {p.read_bytes() for p in (data_dir / "gen2").rglob("*") if p.is_file()}
+    base = f"{jupyter}/pacslab/dicom-web"
+    headers = {"Authorization": f"token {TOKEN}"}
+    (study,) = [s["0020000D"]["Value"][0] for s in DICOMwebClient(base, headers=headers).search_for_studies()]
+    accept = 'multipart/related; type="application/dicom"'
+    r = requests.get(f"{base}/studies/{study}", headers={**headers, "Accept": accept})
+    assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(r.content)
+    parts = list(DICOMwebClient(base)._decode_multipart_message(r, stream=False))
+    # streamed by the same handler code as the standalone server
+    assert len(parts) == 6 and {bytes(p) for p in parts} == files
+
+
 def test_refused_without_jupyter_token(jupyter: str) -> None:
     r = requests.get(f"{jupyter}/pacslab/dicom-web/studies", allow_redirects=False)
     assert r.status_code in (401, 403)
