@@ -415,15 +415,26 @@ class Archive:
         reused, and the catalog switches both in one transaction before it deletes the old volume,
         so an unchanged pair means the frames came from a live volume that the reference describes;
         otherwise (a rebuild while this was read: the row may be stale, the volume gone, its chunks
-        read as fill) it is read again from the catalog's current row. *paths* remembers each
-        ``(series, stack)``'s volume path across the rows of one retrieval.
+        read as fill) it is read again from the catalog's current row. A whole original found
+        missing is read again the same way when the catalog now keeps it elsewhere (the first build
+        of its series' volume moved its pixel data there and removed the whole file). *paths*
+        remembers each ``(series, stack)``'s volume path across the rows of one retrieval.
         """
         source = source or self._pixels
         paths = {} if paths is None else paths
         sop = row["SOPInstanceUID"]
         for attempt in range(3):
             if row["stored_codec"] != Codec.PIXEL_REF.value:
-                return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
+                try:
+                    return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
+                except StorageError:  # a volume build may have moved the pixels into the volume meanwhile
+                    now = self.catalog.instance_keys(sop_instance_uid=sop)
+                    if not now:
+                        raise InstanceNotFoundError(f"Instance {sop!r} was deleted while it was read.") from None
+                    if attempt == 2 or now[0]["stored_key"] == row["stored_key"]:
+                        raise
+                    row = now[0]
+                    continue
             ref = PixelRef.from_json(row["pixel_ref"])
             key = (row["SeriesInstanceUID"], ref.stack)
             path = paths.get(key) or self._volume_row(*key)["path"]

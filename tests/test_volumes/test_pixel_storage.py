@@ -65,6 +65,28 @@ def test_buffers_of_rebuilt_originals_join_to_them_and_leave_the_frames_uncopied
     assert dict(archive.iter_instances(uid)) == {sop: b"".join(b) for sop, b in got.items()}
 
 
+def test_a_whole_original_moved_into_its_volume_while_read_comes_back(archive, tmp_path, monkeypatch):
+    """Instances received one by one (C-STORE, STOW-RS) rest whole until their series' volume is built, which
+    moves their pixel data into it and removes the whole files: a read that found a whole file in the
+    catalog just before reads the instance again from where the catalog now keeps it."""
+    datasets = examples.generate_ct_series(seed=38, n_slices=6, rows=32, columns=32)
+    files = _files(datasets, tmp_path / "in")
+    for data in files.values():
+        archive.ingest_bytes(data)  # volumes left pending, originals whole
+    sop = next(iter(files)).removesuffix(".dcm")
+    assert archive.catalog.instance(sop)["stored_codec"] != "pxr"
+    read, builds = archive.originals.read, []
+
+    def read_after_a_build(key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not builds:
+            builds.append(archive.build_volumes())  # commits the volume, then removes the whole originals
+        return read(key, *args, **kwargs)
+
+    monkeypatch.setattr(archive.originals, "read", read_after_a_build)
+    assert archive.read_instance(sop, verify=True) == files[f"{sop}.dcm"]
+    assert builds and archive.catalog.instance(sop)["stored_codec"] == "pxr"
+
+
 @pytest.mark.parametrize("new_at", ["start", "end"])
 def test_series_retrieval_survives_a_rebuild_midway(archive, tmp_path, new_at):
     """A volume rebuilt at a new path between two instances of a retrieval: every instance still comes back whole.
