@@ -172,7 +172,11 @@ class DicomwebMixin:
         return response
 
     async def _write(self, response: Response, principal: Principal, audit: AuditEntry | None) -> None:
-        """Send the response; the audit entry is written before the last byte, so a client never sees it missing."""
+        """Send the response; the audit entry is written before the last byte, so a client never sees it missing.
+
+        A streamed body cut short (the client closed the connection, or reading failed) is audited
+        too, as ``partial`` or ``failure`` with the bytes sent: part of the data went out.
+        """
         handler: Any = self
         handler.set_status(response.status)
         for name, value in response.headers.items():
@@ -185,10 +189,10 @@ class DicomwebMixin:
         iterator = response.body
         pending: asyncio.Future[tuple[list[bytes | memoryview], bool]] | None = None
         connection = handler.request.connection
+        done, sent = False, 0
         try:
             pending = asyncio.ensure_future(self.context.run(self._next_chunks, iterator, principal, audit))
             await handler.flush()  # the status line and headers; the body goes to the connection piece by piece
-            done = False
             while not done:
                 chunks, done = await pending
                 # the executor reads the next batch while this one goes out
@@ -200,20 +204,35 @@ class DicomwebMixin:
                 flushed = None
                 for chunk in chunks:  # tornado sends each without copying it (views of volume blocks too,
                     flushed = connection.write(chunk)  # which RequestHandler.write, bytes only, would refuse)
+                    sent += len(chunk)
                 if flushed is not None:
                     await flushed
             handler.finish()
         except StreamClosedError:
             logger.info("client closed the connection during %s", self.request.path)
-        except Exception:  # noqa: BLE001 - the status is sent; all we can do is cut the body short
+            await self._audit_cut_short(
+                principal, audit, done, "partial", f"the client closed the connection after {sent} bytes"
+            )
+        except Exception as exc:  # noqa: BLE001 - the status is sent; all we can do is cut the body short
             logger.exception("DICOMweb %s failed while streaming", self.request.path)
             self.request.connection.close()
+            await self._audit_cut_short(
+                principal, audit, done, "failure", f"stopped after {sent} bytes ({type(exc).__name__})"
+            )
         finally:
             if pending is not None:  # let a batch being read finish before the iterator is closed
                 await asyncio.gather(pending, return_exceptions=True)
             close = getattr(iterator, "close", None)
             if close is not None:
                 close()
+
+    async def _audit_cut_short(
+        self, principal: Principal, audit: AuditEntry | None, written: bool, outcome: str, detail: str
+    ) -> None:
+        """Audit a streamed response that ended early, unless its entry was written with its last batch."""
+        if audit is not None and not written:
+            entry = dataclasses.replace(audit, outcome=outcome, detail="; ".join(filter(None, (audit.detail, detail))))
+            await self._audit(principal, entry)
 
     def _next_chunks(
         self, iterator: Iterator[bytes | memoryview], principal: Principal, audit: AuditEntry | None

@@ -174,3 +174,47 @@ def test_retrievals_are_audited(served: Served) -> None:
     log = served.archive.audit_log()
     row = log[(log["action"] == "retrieve") & (log["service"] == "dicomweb")].iloc[-1]
     assert study in row["uids"] and row["count"] == 16
+
+
+def test_a_retrieval_the_client_cuts_short_is_audited_and_the_server_serves_on(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import pacslab
+    from pacslab import examples
+    from pacslab.dicomweb import DicomwebServer
+
+    series = examples.generate_ct_series(seed=41, n_slices=48, rows=512, columns=512)  # 25 MB: beyond socket buffers
+    examples.write_series(series, tmp_path / "in")
+    archive = pacslab.open_archive(tmp_path / "archive", create=True)
+    archive.ingest(tmp_path / "in", progress=False)
+    study = str(series[0].StudyInstanceUID)
+    with DicomwebServer(archive, port=0, stable_delay=None) as server:
+        served = Served(archive, server)
+        request = (
+            f"GET /dicom-web/studies/{study} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: {served.headers()['Authorization']}\r\n"
+            'Accept: multipart/related; type="application/dicom"\r\n\r\n'
+        ).encode()
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(request)
+            received = b""
+            while len(received) < 256 << 10:
+                received += sock.recv(65536)
+            assert received.startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            log = archive.audit_log()
+            cut = log[(log["action"] == "retrieve") & (log["outcome"] == "partial")]
+            if len(cut):
+                break
+            time.sleep(0.1)
+        assert len(cut) == 1, log[["action", "outcome", "detail"]].to_dict("records")
+        assert study in cut.iloc[0]["uids"] and "closed the connection after" in cut.iloc[0]["detail"]
+        # the server goes on serving: the whole study, byte for byte, and audited as a success
+        parts = _raw_multipart(served, f"/studies/{study}", 'multipart/related; type="application/dicom"')
+        sent = {p.read_bytes() for p in (tmp_path / "in").rglob("*.dcm")}
+        assert len(parts) == 48 and {bytes(p) for p in parts} == sent
+        log = archive.audit_log()
+        assert list(log[log["action"] == "retrieve"]["outcome"])[-1] == "success"
+    archive.close()
