@@ -3,7 +3,8 @@
 Run by hand: ``.venv/bin/python benchmarks/dicomweb.py [--data DIR] [--small] [--repeat N]``. Prints a Markdown table:
 
 * STOW-RS ingest: 4 client threads, each POSTing its share of the set in requests of 32 files (files/s, MB/s),
-  after one untimed request storing a small instance that is not in the set;
+  after one untimed request storing a small instance that is not in the set; ``--stow-rounds`` rounds (3 by
+  default), each into fresh servers in turning order, the median reported with every round's figure;
 * QIDO-RS study search latency, median and p95 over one keep-alive connection (http.client);
 * WADO-RS of one CT series (multipart, streamed) in MB/s — for pacslab both right after STOW (originals
   whole) and after the volumes were built (originals rebuilt from header + volume frames);
@@ -60,11 +61,11 @@ def _data(path: Path, small: bool) -> list[Path]:
 class PacslabWeb:
     """A DicomwebServer in its own process over a new archive, and a write token."""
 
-    def __init__(self, work: Path) -> None:
+    def __init__(self, work: Path, name: str = "pacslab-archive") -> None:
         import pacslab
         from pacslab.dicomweb import create_token
 
-        self.root = work / "pacslab-archive"
+        self.root = work / name
         with pacslab.open_archive(self.root, create=True) as archive:
             self.token = create_token(archive, role="admin", name="bench")
         self.port = _peers.free_port()
@@ -169,11 +170,26 @@ def wado_series(url: str, headers: dict[str, str], study: str, series: str) -> t
     return best, size
 
 
+def _stow_target(server: PacslabWeb | _peers.Orthanc) -> tuple[str, dict[str, str]]:
+    if isinstance(server, PacslabWeb):
+        return server.url, server.headers
+    return f"http://127.0.0.1:{server.http_port}/dicom-web", {}
+
+
+def _median_of(results: list[dict[str, float]]) -> str:
+    """``"M files/s (N MB/s)"`` of the median round, and every round's files/s."""
+    ranked = sorted(results, key=lambda r: r["files_s"])
+    mid = ranked[len(ranked) // 2]
+    rounds = "/".join(f"{r['files_s']:.0f}" for r in results)
+    return f"{mid['files_s']:.0f} files/s ({mid['mb_s']:.0f} MB/s; rounds {rounds})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, help="benchmark set (generated with pacslab.examples when missing)")
     parser.add_argument("--small", action="store_true", help="a reduced set (2 CT × 60, 1 MR, 4 DX)")
     parser.add_argument("--repeat", type=int, default=1000, help="QIDO requests (rendered: a quarter)")
+    parser.add_argument("--stow-rounds", type=int, default=3, help="STOW-RS rounds into fresh servers (median)")
     args = parser.parse_args()
     _peers.in_private_network()
     work = Path(tempfile.mkdtemp(prefix="pacslab-dicomweb-bench-"))
@@ -187,7 +203,8 @@ def main() -> None:
     patient = first.PatientID
     print(f"{len(files)} files, {size / 1e6:.0f} MB; CT series {series}", file=sys.stderr)
 
-    rows: dict[str, dict[str, object]] = {}
+    stow_figure = "STOW-RS ingest, 4 clients × 32 files/request"
+    rows: dict[str, dict[str, object]] = {stow_figure: {"figure": stow_figure}}  # first, filled in at the end
 
     def put(figure: str, who: str, value: str) -> None:
         rows.setdefault(figure, {"figure": figure})[who] = value
@@ -196,16 +213,12 @@ def main() -> None:
     peers = {"Orthanc 1.10.1": (f"http://127.0.0.1:{orthanc.http_port}/dicom-web", {}, orthanc)}
     pacslab_server = PacslabWeb(work)
     peers = {"pacslab": (pacslab_server.url, pacslab_server.headers, pacslab_server), **peers}
+    stowed: dict[str, list[dict[str, float]]] = {who: [] for who in peers}
     try:
         for who, (url, headers, _) in peers.items():
             print(f"{who}: STOW-RS …", file=sys.stderr)
             warm_up(url, headers, work)
-            s = stow(url, headers, files)
-            put(
-                "STOW-RS ingest, 4 clients × 32 files/request",
-                who,
-                f"{s['files_s']:.0f} files/s ({s['mb_s']:.0f} MB/s)",
-            )
+            stowed[who].append(stow(url, headers, files))
             med, p95 = latency(f"{url}/studies?PatientID={patient}", headers, args.repeat, "application/dicom+json")
             put("QIDO-RS study search, median / p95 (keep-alive)", who, f"{med:.1f} / {p95:.1f} ms")
             mbs, nbytes = wado_series(url, headers, study, series)
@@ -221,6 +234,22 @@ def main() -> None:
         med, p95 = latency(f"{pacslab_server.url}/studies?PatientID={patient}", pacslab_server.headers, args.repeat,
                            "application/dicom+json")  # fmt: skip
         put("QIDO-RS study search, median / p95 (keep-alive)", "pacslab, volumes built", f"{med:.1f} / {p95:.1f} ms")
+        for round_ in range(1, args.stow_rounds):  # fresh servers, the other one first every other round
+            for who in list(peers)[:: -1 if round_ % 2 else 1]:
+                print(f"{who}: STOW-RS round {round_ + 1} …", file=sys.stderr)
+                fresh = (  # each keeps its files until the end: deleting them would slow the next one's writes
+                    PacslabWeb(work, f"pacslab-round-{round_}")
+                    if who == "pacslab"
+                    else _peers.Orthanc(work / f"orthanc-round-{round_}")
+                )
+                try:
+                    url, headers = _stow_target(fresh)
+                    warm_up(url, headers, work)
+                    stowed[who].append(stow(url, headers, files))
+                finally:
+                    fresh.stop()
+        for who, results in stowed.items():
+            put(stow_figure, who, _median_of(results))
     finally:
         pacslab_server.stop()
         orthanc.stop()
