@@ -14,7 +14,7 @@ import pytest
 
 import pacslab
 from pacslab import examples
-from pacslab.testing.peers import free_port, process_tree, wait_for, wait_port
+from pacslab.testing.peers import process_tree, wait_for
 
 
 def _alive(pid: int) -> bool:
@@ -45,8 +45,8 @@ def _gone(pids: list[int]) -> bool:
 _SERVE_DICOMWEB = """
 import sys, pacslab
 from pacslab.dicomweb import DicomwebServer
-server = DicomwebServer(pacslab.open_archive(sys.argv[1]), port=int(sys.argv[2]), stable_delay=None).start()
-print("ready", flush=True)
+server = DicomwebServer(pacslab.open_archive(sys.argv[1]), port=0, stable_delay=None).start()
+print("ready", server.port, flush=True)
 server.serve_forever()
 """
 
@@ -59,10 +59,10 @@ def test_dicomweb_server_stops_its_workers_on_sigterm(tmp_path):
     root = tmp_path / "archive"
     with pacslab.open_archive(root, create=True) as archive:
         writer = create_token(archive, role="write")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", _SERVE_DICOMWEB, str(root), str(port)], stdout=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-c", _SERVE_DICOMWEB, str(root)], stdout=subprocess.PIPE)
     try:
-        assert proc.stdout.readline().strip() == b"ready"
+        ready, port = proc.stdout.readline().decode().split()  # its own choice: a port picked here could be taken
+        assert ready == "ready"
         _stow_a_series(f"http://127.0.0.1:{port}/dicom-web/studies", writer, tmp_path)
         tree = process_tree(proc.pid)
         assert len(tree) >= 3  # the server, and the workers (under a fork server)
@@ -84,13 +84,16 @@ def test_serve_dicom_and_dicomweb(tmp_path):
     with pacslab.open_archive(root, create=True) as archive:
         token = create_token(archive, role="read")
         writer = create_token(archive, role="write")
-    dicom_port, http_port = free_port(), free_port()
-    cmd = [sys.executable, "-m", "pacslab", "serve", str(root), "--dicom-port", str(dicom_port),
-           "--http-port", str(http_port)]  # fmt: skip
+    # ports 0, read back from what the command prints: ports picked here could be taken by another test's
+    # servers before this one binds them
+    cmd = [sys.executable, "-m", "pacslab", "serve", str(root), "--dicom-port", "0", "--http-port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_port(dicom_port, timeout=30)
-        wait_port(http_port, timeout=30)
+        assert proc.stdout is not None
+        serving, web = proc.stdout.readline().strip(), proc.stdout.readline().strip()
+        assert serving.startswith("serving ") and web.startswith("DICOMweb at http://127.0.0.1:"), (serving, web)
+        dicom_port = int(serving.split(" on ", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+        http_port = int(web.removeprefix("DICOMweb at http://127.0.0.1:").split("/", 1)[0])
         assert echo(("PACSLAB", "127.0.0.1", dicom_port)) > 0
         datasets = examples.generate_ct_series(seed=40, n_slices=3, rows=32, columns=32)
         paths = examples.write_series(datasets, tmp_path / "in")
@@ -113,7 +116,6 @@ def test_serve_dicom_and_dicomweb(tmp_path):
         assert len(tree) >= 3  # the server, and the workers (under a fork server)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     wait_for(lambda: _gone(tree), timeout=10)
-    assert f"DICOMweb at http://127.0.0.1:{http_port}" in out

@@ -18,7 +18,6 @@ from pydicom.data import get_testdata_file
 import pacslab
 from pacslab.dicomweb import DicomwebServer
 from pacslab.examples import generate_ct_series, write_series
-from pacslab.testing.peers import free_port, wait_port
 
 pytest.importorskip("cryptography")
 
@@ -114,16 +113,23 @@ def test_tls_from_config_and_bad_settings(tmp_path: Path, pki: dict[str, str]) -
 def test_serve_cli_https_flags(tmp_path: Path, pki: dict[str, str]) -> None:
     root = tmp_path / "archive"
     pacslab.open_archive(root, create=True).close()
-    port = free_port()
-    cmd = [sys.executable, "-m", "pacslab", "serve", str(root), "--dicom-port", "0", "--http-port", str(port),
+    # port 0, read back from what the command prints: a port picked here could be taken by another test's server
+    # before this one binds it, and the request below would go there
+    cmd = [sys.executable, "-m", "pacslab", "serve", str(root), "--dicom-port", "0", "--http-port", "0",
            "--http-tls-cert", pki["server.crt"], "--http-tls-key", pki["server.key"]]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    printed = []
     try:
-        wait_port(port, timeout=60)
-        response = requests.get(f"https://127.0.0.1:{port}/dicom-web/studies", verify=pki["ca.crt"], timeout=10)
+        assert proc.stdout is not None
+        while not (printed and printed[-1].startswith("DICOMweb at ")):
+            line = proc.stdout.readline()
+            assert line, f"pacslab serve ended before serving DICOMweb: {printed}"
+            printed.append(line.strip())
+        url = printed[-1].removeprefix("DICOMweb at ")
+        assert url.startswith("https://127.0.0.1:") and url.endswith("/dicom-web")
+        response = requests.get(f"{url}/studies", verify=pki["ca.crt"], timeout=10)
         assert response.status_code == 401  # TLS is up; the server still wants a token
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert f"DICOMweb at https://127.0.0.1:{port}/dicom-web" in out
