@@ -28,7 +28,7 @@ from pacslab.ingest import IngestReport, build_pending_volumes, ingest_bytes, in
 from pacslab.storage import Codec, OriginalStore, is_local, join, open_filesystem, write_atomic
 from pacslab.storage._originals import sha256_hex
 from pacslab.volumes._pixelref import PixelRef, PixelSource
-from pacslab.volumes.builder import series_identity
+from pacslab.volumes.builder import remove_generation, series_identity, volume_generation
 from pacslab.volumes.store import open_volume_group, read_volume
 
 if TYPE_CHECKING:
@@ -428,12 +428,10 @@ class Archive:
                 try:
                     return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
                 except StorageError:  # a volume build may have moved the pixels into the volume meanwhile
-                    now = self.catalog.instance_keys(sop_instance_uid=sop)
-                    if not now:
-                        raise InstanceNotFoundError(f"Instance {sop!r} was deleted while it was read.") from None
-                    if attempt == 2 or now[0]["stored_key"] == row["stored_key"]:
+                    now = self._row_now(sop)
+                    if attempt == 2 or now["stored_key"] == row["stored_key"]:
                         raise
-                    row = now[0]
+                    row = now
                     continue
             ref = PixelRef.from_json(row["pixel_ref"])
             key = (row["SeriesInstanceUID"], ref.stack)
@@ -444,15 +442,20 @@ class Archive:
                 if attempt == 2:
                     raise
                 data = None
-            now = self.catalog.instance_keys(sop_instance_uid=sop)
-            if not now:
-                raise InstanceNotFoundError(f"Instance {sop!r} was deleted while it was read.")
-            if data is not None and now[0]["pixel_ref"] == row["pixel_ref"] and self._volume_row(*key)["path"] == path:
+            now = self._row_now(sop)
+            if data is not None and now["pixel_ref"] == row["pixel_ref"] and self._volume_row(*key)["path"] == path:
                 paths[key] = path
                 return data
             paths.pop(key, None)
-            row = now[0]
+            row = now
         raise StorageError(f"The original of {sop!r} kept changing while it was read (its series is being rebuilt).")
+
+    def _row_now(self, sop: str) -> dict[str, Any]:
+        """The catalog's current row of an instance being read (a build or a delete may have changed it)."""
+        now = self.catalog.instance_keys(sop_instance_uid=sop)
+        if not now:
+            raise InstanceNotFoundError(f"Instance {sop!r} was deleted while it was read.")
+        return now[0]
 
     def dataset(self, sop_instance_uid: str, *, stop_before_pixels: bool = False) -> pydicom.Dataset:
         """An instance as a :class:`pydicom.Dataset`."""
@@ -840,7 +843,7 @@ class Archive:
 
     def _orphan_generations(self, volumes: list[dict[str, Any]]) -> list[str]:
         """The volume generation folders in storage that none of the catalog's *volumes* rows lies in."""
-        live = {v["path"].rsplit("/", 1)[0] for v in volumes}  # volumes/<series>/<generation>/<stack>
+        live = {volume_generation(v["path"]) for v in volumes}
         base = join(self.root, "volumes")
         if not self.fs.exists(base):
             return []
@@ -875,15 +878,17 @@ class Archive:
         """
         removed = []
         for path in self._orphan_generations(self.catalog.volumes()):
-            full = join(self.root, path)
-            if time.time() - self._last_change(full) < older_than:
+            if time.time() - self._last_change(join(self.root, path)) < older_than:
                 continue
-            self.fs.rm(full, recursive=True)
+            remove_generation(self.fs, self.root, path)
             removed.append(path)
             logger.info("removed the orphan volume generation %s", path)
-            series = full.rsplit("/", 1)[0]
-            if self.fs.exists(series) and not self.fs.ls(series):
-                self.fs.rmdir(series)
+            series = join(self.root, path.rsplit("/", 1)[0])
+            try:
+                if self.fs.exists(series) and not self.fs.ls(series):
+                    self.fs.rmdir(series)
+            except OSError:  # a build began a generation there meanwhile
+                pass
         return removed
 
     def _last_change(self, folder: str) -> float:

@@ -528,8 +528,10 @@ def _store_held(
 
 def _discard_build(archive: Archive, result: BuildResult, records: list[tuple[int, InstanceRecord]]) -> None:
     """Remove the volumes and blobs of a build that was not committed, but what *records* (committed) rest in."""
-    for path in {v["path"].rsplit("/", 1)[0] for v in result.volumes}:
-        _remove_generation(archive, path)
+    from pacslab.volumes.builder import remove_generation, volume_generation
+
+    for generation in {volume_generation(v["path"]) for v in result.volumes}:
+        remove_generation(archive.fs, archive.root, generation)
     kept = {record.stored_key for _, record in records}
     for update in result.instance_updates:
         rows = archive.catalog.instance_keys(sop_instance_uid=update["SOPInstanceUID"])
@@ -648,16 +650,11 @@ def commit_build(archive: Archive, result: BuildResult) -> None:
     )
     for key in result.obsolete_keys:
         archive.originals.delete(key)
-    current = {v["path"].rsplit("/", 1)[0] for v in result.volumes}
-    for path in {p.rsplit("/", 1)[0] for p in previous if p.count("/") == 3} - current:
-        _remove_generation(archive, path)
+    from pacslab.volumes.builder import remove_generation, volume_generation
 
-
-def _remove_generation(archive: Archive, path: str) -> None:
-    """Remove a volume generation folder (``volumes/<series>/<generation>``) if it is there."""
-    full = join(archive.root, path)
-    if archive.fs.exists(full):
-        archive.fs.rm(full, recursive=True)
+    current = {volume_generation(v["path"]) for v in result.volumes}
+    for generation in {volume_generation(p) for p in previous if p.count("/") == 3} - current:
+        remove_generation(archive.fs, archive.root, generation)
 
 
 def build_pending_volumes(

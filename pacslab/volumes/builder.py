@@ -65,6 +65,18 @@ def volume_path(series_instance_uid: str, generation: str, stack_index: int) -> 
     return f"volumes/{series_instance_uid}/{generation}/{stack_index}"
 
 
+def volume_generation(path: str) -> str:
+    """The generation folder, ``volumes/<series>/<generation>``, of a :func:`volume_path`."""
+    return path.rsplit("/", 1)[0]
+
+
+def remove_generation(fs: fsspec.AbstractFileSystem, root: str, generation: str) -> None:
+    """Remove a volume generation folder (``volumes/<series>/<generation>``) if it is there."""
+    full = join(root, generation)
+    if fs.exists(full):
+        fs.rm(full, recursive=True)
+
+
 @dataclasses.dataclass
 class BuildResult:
     """What building a series' volumes produced, for the catalog to commit."""
@@ -279,9 +291,7 @@ def build_series_volumes(
         updates, obsolete = _settle_originals(store, by_sop, cache, located, written)
     except Exception as exc:  # noqa: BLE001 - a series that cannot be built is reported, never fatal
         logger.info("no volume for series %s: %s", uid, exc)
-        base = join(root, f"volumes/{uid}/{generation}")
-        if fs.exists(base):
-            fs.rm(base, recursive=True)
+        remove_generation(fs, root, f"volumes/{uid}/{generation}")
         for key in written:
             store.delete(key)
         return BuildResult(uid, [], "failed", f"{type(exc).__name__}: {exc}")
