@@ -75,7 +75,7 @@ class ChunkArray:
         return self._codec
 
     def _key(self, index: tuple[int, ...]) -> str:
-        return join(self.path, "c", self.separator.join(str(i) for i in index))
+        return join(self.path, "c" + "".join(f"{self.separator}{i}" for i in index))  # c/0/1/2 or c.0.1.2
 
     def _read(self, index: tuple[int, ...]) -> bytes | None:
         key = self._key(index)

@@ -138,7 +138,7 @@ def array_metadata(
         "shape": list(shape),
         "data_type": dtype.name,
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(chunks)}},
-        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "."}},
         "fill_value": 0.0 if dtype.kind == "f" else 0,
         "codecs": [bytes_codec, {"name": "blosc", "configuration": blosc}],
         "attributes": {},

@@ -36,12 +36,15 @@ def _array(tmp_path, dtype="int16", *, shape=(19, 37, 41), chunks=(8, 16, 16), c
 
 
 @pytest.mark.parametrize("compressors", ["lz4", "zstd", None])
-def test_reads_equal_zarr(tmp_path, compressors):
-    fs, path, data = _array(tmp_path, compressors=compressors)
+@pytest.mark.parametrize("separator", ["/", "."])
+def test_reads_equal_zarr(tmp_path, compressors, separator):
+    encoding = {"name": "default", "separator": separator}
+    fs, path, data = _array(tmp_path, compressors=compressors, chunk_key_encoding=encoding)
     reader = open_chunks(fs, path)
     assert isinstance(reader, ChunkArray)
     assert reader.shape == data.shape and reader.chunks == (8, 16, 16)
-    assert not (tmp_path / "a" / "c" / "1" / "0" / "0").exists()  # a fill-value chunk, left unwritten
+    assert (tmp_path / "a" / separator.join("c000")).is_file()
+    assert not (tmp_path / "a" / separator.join("c100")).exists()  # a fill-value chunk, left unwritten
     selections = [
         (slice(None),) * 3,
         (slice(0, 8), slice(0, 16), slice(0, 16)),  # exactly one chunk
@@ -62,16 +65,16 @@ def test_reads_equal_zarr(tmp_path, compressors):
         reader[::2]
 
 
-def _empty(path, shape, chunks, dtype, compressors, shuffle="shuffle"):
+def _empty(path, shape, chunks, dtype, compressors, shuffle="shuffle", separator="/"):
     codec = BloscCodec(cname=compressors, clevel=1, shuffle=shuffle) if compressors else None
     return zarr.create_array(
         zarr.storage.LocalStore(path), shape=shape, chunks=chunks, dtype=dtype, compressors=codec, fill_value=0,
-        zarr_format=3,
+        zarr_format=3, chunk_key_encoding={"name": "default", "separator": separator},
     )  # fmt: skip
 
 
 def _chunk_files(path):
-    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and "c" in p.parts}
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file() and p.name != "zarr.json"}
 
 
 @pytest.mark.parametrize(
@@ -84,12 +87,13 @@ def _chunk_files(path):
         ("int16", "lz4", "shuffle", (3, 19, 37, 41), (1, 8, 16, 16)),  # 4-D: one time point per block
     ],
 )
-def test_writes_store_what_zarr_stores(tmp_path, dtype, compressors, shuffle, shape, chunks):
+@pytest.mark.parametrize("separator", ["/", "."])
+def test_writes_store_what_zarr_stores(tmp_path, dtype, compressors, shuffle, shape, chunks, separator):
     rng = np.random.default_rng(11)
     data = rng.integers(0, 200, size=shape).astype(dtype)
     data[..., :8, :, :] = 0  # a run of fill-value chunks: zarr leaves them unwritten, so must the writer
-    _empty(tmp_path / "zarr", shape, chunks, dtype, compressors, shuffle)[...] = data
-    _empty(tmp_path / "direct", shape, chunks, dtype, compressors, shuffle)
+    _empty(tmp_path / "zarr", shape, chunks, dtype, compressors, shuffle, separator)[...] = data
+    _empty(tmp_path / "direct", shape, chunks, dtype, compressors, shuffle, separator)
     array = open_chunks(fsspec.filesystem("file"), str(tmp_path / "direct"))
     cz, zi = chunks[-3], len(shape) - 3
     for lead in np.ndindex(shape[:zi]):
@@ -169,7 +173,7 @@ def test_volume_array_metadata_is_what_zarr_writes(tmp_path, dtype, dims, cname,
     group = zarr.open_group(zarr.storage.LocalStore(tmp_path / "v"), mode="w", zarr_format=3)
     group.create_array("0", shape=shape, chunks=chunks, dtype=np.dtype(dtype), fill_value=0,
                        compressors=BloscCodec(cname=cname, clevel=clevel, shuffle=shuffle),
-                       dimension_names=list(dims))  # fmt: skip
+                       dimension_names=list(dims), chunk_key_encoding={"name": "default", "separator": "."})  # fmt: skip
     with config.set({"volumes.codec": cname, "volumes.clevel": clevel}):
         ours = array_metadata(shape, chunks, np.dtype(dtype), dims)
     assert ours == json.loads((tmp_path / "v" / "0" / "zarr.json").read_text())

@@ -18,7 +18,7 @@ def _ingest_series(archive, tmp_path):
 
 def _leave_generation(archive, path: str) -> None:
     """What a build killed half-way leaves: a generation folder with some chunks and no commit."""
-    for name in ("0/0/zarr.json", "0/0/c/0/0/0"):
+    for name in ("0/0/zarr.json", "0/0/c.0.0.0"):
         archive.fs.pipe_file(join(archive.root, path, name), b"left by a killed build")
 
 

@@ -216,7 +216,7 @@ def test_damaged_volume_is_found_by_verify(archive, tmp_path):
     _files(datasets, tmp_path / "in")
     archive.ingest(tmp_path / "in", progress=False)
     path = archive.volumes().path.iloc[0]
-    chunk = next(p for p in archive.fs.find(f"{archive.root}/{path}/0") if "/c/" in p)
+    chunk = next(p for p in archive.fs.find(f"{archive.root}/{path}/0") if "/c." in p)
     data = bytearray(archive.fs.cat_file(chunk))
     data[len(data) // 2] ^= 0xFF
     archive.fs.pipe_file(chunk, bytes(data))
