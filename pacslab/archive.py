@@ -797,7 +797,7 @@ class Archive:
         report = VerifyReport()
         flagged: set[str] = set()
         rows = self.catalog.instance_keys()
-        stored = set(self.originals.iter_keys())
+        stored = set(self.originals.iter_keys()) | self.originals.heads_present([row["stored_key"] for row in rows])
         referenced = set()
         source = PixelSource(self.fs, self.root)
         for row in rows:

@@ -7,7 +7,10 @@ chosen per file: ``raw``; ``zst`` (zstd over the whole file); ``bsz`` (Blosc
 byte-shuffle + zstd, which suits uncompressed 16-bit pixel data); or ``pxr``
 (*pixel reference*: only the bytes before the pixel data, zstd-compressed, while
 the pixel data itself lives once, in the series' volume; see
-:mod:`pacslab.volumes._pixelref`). The codec only changes how bytes rest on disk:
+:mod:`pacslab.volumes._pixelref`). Those heads rest beside the pixel data, all of a
+volume generation's in one file (key ``volumes/<series>/<generation>/heads.pxr#<start>-<end>``,
+see :meth:`OriginalStore.put_heads`); archives written before keep a file each,
+``originals/<aa>/<sha256>.pxr``, until their series is built again. The codec only changes how bytes rest on disk:
 reading an original always gives the file exactly as received, checked against
 its hash on demand.
 
@@ -21,8 +24,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import itertools
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import fsspec
@@ -53,6 +58,19 @@ class Codec(enum.StrEnum):
 
 #: Codecs that hold a whole file.
 WHOLE_FILE_CODECS = (Codec.RAW, Codec.ZSTD, Codec.BLOSC_SHUFFLE_ZSTD)
+
+#: The file of a volume generation that holds the heads of the originals whose pixels it keeps.
+HEADS_NAME = "heads.pxr"
+
+
+def _parse_key(key: str) -> tuple[str, Codec, tuple[int, int] | None]:
+    """A storage key's file, codec and, for a head kept with its volume (``…/heads.pxr#<start>-<end>``), span."""
+    name, _, span = key.partition("#")
+    codec = Codec(name.rsplit(".", 1)[-1])
+    if not span:
+        return name, codec, None
+    start, _, end = span.partition("-")
+    return name, codec, (int(start), int(end))
 
 
 def encode_blob(data: bytes, *, itemsize: int = 1) -> tuple[Codec, bytes]:
@@ -279,31 +297,51 @@ class OriginalStore:
             return key, codec, int(self.fs.size(self.path(key)))
         return key, codec, self._write(key, payload)
 
-    def put_head(self, head: bytes, sha256: str) -> tuple[str, int]:
-        """Store the bytes before the pixel data of a file whose pixels live in a volume.
+    def put_heads(self, folder: str, heads: Sequence[bytes]) -> list[tuple[str, int]]:
+        """Store the bytes before the pixel data of originals whose pixels live in the volumes of *folder*.
+
+        The heads go in one file of that volume generation, ``<folder>/heads.pxr`` (each
+        zstd-compressed on its own), and live and go with it: a file per head cost a new file
+        (an inode, or an object-store request) for every instance.
+
+        Parameters
+        ----------
+        folder : str
+            The volume generation (``volumes/<series>/<generation>``, relative to the archive root).
+        heads : sequence of bytes
+
+        Returns
+        -------
+        list of (str, int)
+            Each head's key, ``<folder>/heads.pxr#<start>-<end>`` (its bytes in that file), and its size.
 
         Raises
         ------
         StorageError
             The archive is encrypted: its pixel data must not rest in the (unencrypted) volumes only.
         """
+        if not heads:
+            return []
         if self.encrypted:
-            raise StorageError(
-                f"The original {sha256} cannot keep its pixel data in a volume: the archive is encrypted."
-            )
-        payload = _zstd_compressor(int(config.get("storage.zstd-level"))).compress(head)
-        key = self.key(sha256, Codec.PIXEL_REF)
-        return key, self._write(key, payload)
+            raise StorageError("Originals cannot keep their pixel data in a volume: the archive is encrypted.")
+        compressor = _zstd_compressor(int(config.get("storage.zstd-level")))
+        payloads = [compressor.compress(head) for head in heads]
+        name = join(folder, HEADS_NAME)
+        self._write(name, b"".join(payloads))
+        ends = list(itertools.accumulate(len(p) for p in payloads))
+        return [(f"{name}#{end - len(p)}-{end}", len(p)) for p, end in zip(payloads, ends, strict=True)]
 
     def read_payload(self, key: str) -> bytes:
         """The decoded blob behind *key*: the whole file, or for ``pxr`` the bytes before its pixel data."""
-        codec = Codec(key.rsplit(".", 1)[-1])
+        name, codec, span = _parse_key(key)
         try:
-            if self._local:  # without fsspec's file object around it (WADO-RS reads a head per instance)
-                with open(self.path(key), "rb") as f:
+            if span is not None:
+                payload = self._read_span(name, *span)
+            elif self._local:  # without fsspec's file object around it (WADO-RS reads a head per instance)
+                with open(self.path(name), "rb") as f:
                     payload = f.read()
             else:
-                payload = self.fs.cat_file(self.path(key))
+                payload = self.fs.cat_file(self.path(name))
         except FileNotFoundError as exc:
             raise StorageError(f"The original {key!r} is missing from the archive storage.") from exc
         if self.encryption is not None:
@@ -316,12 +354,26 @@ class OriginalStore:
                 "run `pacslab verify` and restore it from a backup."
             ) from exc
 
+    def _read_span(self, name: str, start: int, end: int) -> bytes:
+        if self._local:
+            with open(self.path(name), "rb") as f:
+                f.seek(start)
+                payload = f.read(end - start)
+        else:
+            payload = self.fs.cat_file(self.path(name), start=start, end=end)
+        if len(payload) != end - start:
+            raise StorageError(
+                f"The file {name!r} ends before byte {end}: the archive storage is damaged; "
+                "run `pacslab verify` and restore it from a backup."
+            )
+        return payload
+
     def read(self, key: str, *, sha256: str | None = None) -> bytes:
         """Return the original file behind a whole-file *key*, checked against *sha256* when given.
 
         A ``pxr`` original needs its volume: read it with :meth:`pacslab.Archive.read_instance`.
         """
-        if key.endswith("." + Codec.PIXEL_REF.value):
+        if _parse_key(key)[1] is Codec.PIXEL_REF:
             raise StorageError(f"The original {key!r} keeps its pixel data in a volume; read it through the archive.")
         data = self.read_payload(key)
         if sha256 is not None:
@@ -329,13 +381,20 @@ class OriginalStore:
         return data
 
     def delete(self, key: str) -> None:
-        """Remove a blob (missing blobs are ignored)."""
+        """Remove a blob (missing blobs are ignored: a head kept with its volume, ``…#<start>-<end>``, has no file
+        of its own and goes with that volume)."""
         path = self.path(key)
         if self.fs.exists(path):
             self.fs.rm_file(path)
 
+    def heads_present(self, keys: Sequence[str]) -> set[str]:
+        """Those of *keys* that name heads kept with their volumes (``…/heads.pxr#…``) whose file is there."""
+        files = {key.partition("#")[0] for key in keys if "#" in key}
+        there = {name for name in files if self.fs.exists(self.path(name))}
+        return {key for key in keys if "#" in key and key.partition("#")[0] in there}
+
     def iter_keys(self) -> list[str]:
-        """Every blob key present in storage."""
+        """Every blob key present in the originals folder (not the heads kept with volumes: :meth:`heads_present`)."""
         if not self.fs.exists(self.root):
             return []
         base = self.root.rsplit("/originals", 1)[0]

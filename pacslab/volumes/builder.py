@@ -29,7 +29,7 @@ from pacslab.volumes._pixelref import PixelRef, PixelSource
 from pacslab.volumes._stack import form_stacks
 from pacslab.volumes.store import write_volume
 
-__all__ = ["SERIES_IDENTITY", "BuildResult", "build_series_volumes", "series_identity", "volume_path"]
+__all__ = ["SERIES_IDENTITY", "BuildResult", "build_series_volumes", "generation_folder", "series_identity"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,17 +56,17 @@ def series_identity(values: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def volume_path(series_instance_uid: str, generation: str, stack_index: int) -> str:
-    """Where a volume lives, relative to the archive root.
+def generation_folder(series_instance_uid: str, generation: str) -> str:
+    """Where one build of a series writes its volumes (``<folder>/<stack index>``), relative to the archive root.
 
-    Each build writes a new *generation*, so that the previous volumes (which may hold
-    the pixel data of ``pxr`` originals) stay readable until the catalog switches over.
+    Each build writes a new *generation*, so that the previous volumes (which may hold the
+    pixel data of ``pxr`` originals, and their heads) stay readable until the catalog switches over.
     """
-    return f"volumes/{series_instance_uid}/{generation}/{stack_index}"
+    return f"volumes/{series_instance_uid}/{generation}"
 
 
 def volume_generation(path: str) -> str:
-    """The generation folder, ``volumes/<series>/<generation>``, of a :func:`volume_path`."""
+    """The generation folder, ``volumes/<series>/<generation>``, of a volume's path (see :func:`generation_folder`)."""
     return path.rsplit("/", 1)[0]
 
 
@@ -275,23 +275,23 @@ def build_series_volumes(
     by_sop = {r["SOPInstanceUID"]: r for r in rows}
     written: list[str] = []
     cache = _PixelCache(store, by_sop, volume_paths or {}, written, preloaded=preloaded)
-    generation = uuid.uuid4().hex[:12]
+    folder = generation_folder(uid, uuid.uuid4().hex[:12])
     try:
         frames = _frames(rows, cache)
         stacks = form_stacks(frames, tolerance=float(config.get("volumes.spacing-tolerance")))
         identity = _identity(rows, attributes)
         volumes, located = [], {}
         for index, stack in enumerate(stacks):
-            path = volume_path(uid, generation, index)
+            path = f"{folder}/{index}"
             row = write_volume(fs, join(root, path), stack, cache.frame, identity={**identity, "stack_index": index})
             volumes.append({**row, "stack_index": index, "path": path})
             for t, column in enumerate(stack.frames):
                 for z, f in enumerate(column):
                     located[(f.sop_instance_uid, f.frame)] = (index, t, z, row["dtype"])
-        updates, obsolete = _settle_originals(store, by_sop, cache, located, written)
+        updates, obsolete = _settle_originals(store, folder, by_sop, cache, located)
     except Exception as exc:  # noqa: BLE001 - a series that cannot be built is reported, never fatal
         logger.info("no volume for series %s: %s", uid, exc)
-        remove_generation(fs, root, f"volumes/{uid}/{generation}")
+        remove_generation(fs, root, folder)
         for key in written:
             store.delete(key)
         return BuildResult(uid, [], "failed", f"{type(exc).__name__}: {exc}")
@@ -301,24 +301,24 @@ def build_series_volumes(
 
 def _settle_originals(
     store: OriginalStore,
+    folder: str,
     rows: dict[str, dict[str, Any]],
     cache: _PixelCache,
     located: dict[tuple[str, int], tuple[int, int, int, str]],
-    written: list[str],
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Decide how each original rests now that its volume exists; write the new blobs."""
+    """Decide how each original rests now that its volume generation *folder* exists; write the new blobs.
+
+    The heads of the originals whose pixel data the volumes hold go in one file of *folder*
+    (those kept before, in an older generation or a file each, are written there again).
+    """
+    refs = {sop: ref for sop in rows if (ref := _reference(sop, cache, located)) is not None}
+    placed = dict(zip(refs, store.put_heads(folder, [cache.heads[sop][0] for sop in refs]), strict=True))
     updates, obsolete = [], []
     for sop, row in rows.items():
-        ref = _reference(sop, cache, located)
-        if ref is not None:
-            head, _ = cache.heads[sop]
-            if row["stored_codec"] == Codec.PIXEL_REF.value:
-                key, size = row["stored_key"], row["stored_size"]  # its head rests there already (same bytes)
-            else:
-                key, size = store.put_head(head, row["sha256"])
-                written.append(key)  # removed again if the build fails
+        if sop in refs:
+            key, size = placed[sop]
             update = {"stored_key": key, "stored_codec": Codec.PIXEL_REF.value, "stored_size": size,
-                      "pixel_ref": ref.to_json()}  # fmt: skip
+                      "pixel_ref": refs[sop].to_json()}  # fmt: skip
         elif sop in cache.whole:
             key, codec, size = cache.whole[sop]
             update = {"stored_key": key, "stored_codec": codec.value, "stored_size": size, "pixel_ref": None}

@@ -74,7 +74,7 @@ def test_verify_detects_damage(filled, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(root, copy)
     assert run("verify", str(copy)).returncode == 0
-    blob = next(p for p in sorted(copy.glob("originals/**/*")) if p.is_file())
+    blob = next(copy.glob("volumes/*/*/heads.pxr"))  # the CT's originals: heads here, pixels in the volume
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
     result = run("verify", str(copy), "--json", check=False)
     assert result.returncode == 1
