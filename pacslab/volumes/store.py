@@ -61,11 +61,15 @@ def zarr_store(fs: fsspec.AbstractFileSystem, path: str, *, read_only: bool = Fa
     )
 
 
+#: Chunk rows and columns of a single 2-D image at least (every chunk is a file, and a file costs an inode).
+_TILE_2D = 2048
+
+
 def _chunks(shape: tuple[int, ...], dims: tuple[str, ...]) -> tuple[int, ...]:
     cz, cy, cx = (int(v) for v in config.get("volumes.chunks"))
     wanted = {"z": cz, "y": cy, "x": cx}
-    if shape[dims.index("z")] == 1:  # a 2-D image: larger tiles, fewer files
-        wanted.update(y=max(cy, 512), x=max(cx, 512))
+    if shape[dims.index("z")] == 1:  # a 2-D image (DX, CR, MG) is read whole: one chunk up to 2048², few files
+        wanted.update(y=max(cy, _TILE_2D), x=max(cx, _TILE_2D))
     return tuple(min(wanted.get(d, 1 if d != "c" else n), n) for d, n in zip(dims, shape, strict=True))
 
 

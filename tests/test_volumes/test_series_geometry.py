@@ -112,6 +112,28 @@ def test_dx_single_image_volume(archive, tmp_path):
     assert volume.attrs["spacing"][1:] == pytest.approx(spacing)
 
 
+def test_chunks_are_tiles_of_slices_and_a_2d_image_is_one_chunk(archive, tmp_path):
+    import json
+
+    from pacslab.config import config
+
+    ct = examples.generate_ct_series(seed=12, n_slices=3, rows=40, columns=24)
+    dx = examples.generate_dx_image(seed=12, rows=40, columns=24)
+    with config.set({"volumes.chunks": [2, 16, 16]}):
+        shapes = {}
+        for name, datasets in (("ct", ct), ("dx", [dx])):
+            uid = _ingest(archive, datasets, tmp_path / name)
+            array = f"{archive.root}/{archive.volumes(uid).path.iloc[0]}/0"
+            metadata = json.loads(archive.fs.cat_file(f"{array}/zarr.json"))
+            files = [p.rsplit("/", 1)[-1] for p in archive.fs.find(array) if not p.endswith("zarr.json")]
+            shapes[name] = metadata["chunk_grid"]["configuration"]["chunk_shape"], sorted(files)
+            ordered = _expected_axis(datasets)[0] if name == "ct" else datasets
+            expected = np.stack([ds.pixel_array for ds in ordered])
+            np.testing.assert_array_equal(archive.open_volume(uid, rescale=False).values, expected)
+    assert shapes["ct"][0] == [2, 16, 16] and len(shapes["ct"][1]) == 2 * 3 * 2  # every chunk a file of its own
+    assert shapes["dx"] == ([1, 40, 24], ["c.0.0.0"])
+
+
 def test_volume_is_lazy_and_stored_values_reachable(archive, tmp_path):
     datasets = examples.generate_ct_series(seed=10, n_slices=9, rows=32, columns=32)
     uid = _ingest(archive, datasets, tmp_path)
