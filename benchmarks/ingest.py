@@ -128,6 +128,7 @@ def main() -> int:
                     work = Path(tmp) / f"{i}-{k}-{name.split()[0]}"
                     work.mkdir()
                     results[name].append(bench(args.data, work))
+                    print(f"repetition {i + 1}, {name}: {n / results[name][-1]['wall']:.0f} files/s", file=sys.stderr)
         print(f"removing the receivers' output ({_peers.du(tmp) / 1e9:.1f} GB) …", file=sys.stderr)
     rows = []
     orthanc_rate = None
