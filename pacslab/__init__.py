@@ -18,7 +18,8 @@ import logging
 
 from pacslab._deferred import deferred_imports
 
-with deferred_imports("requests"):  # pydicom's test-file downloader: imported when used (0.1 s of every start)
+# pydicom's test-file downloader brings requests (~0.1 s of every start) and tqdm: imported when used
+with deferred_imports("requests", "tqdm"):
     import pydicom  # noqa: F401
 
 from pacslab.archive import Archive, VerifyReport, open_archive

@@ -1,4 +1,5 @@
-"""pacslab imports pydicom without ``requests``; the stand-in pydicom holds imports it on first use."""
+"""pacslab imports pydicom without ``requests`` and ``tqdm``; the stand-ins pydicom holds import them on first use,
+and pacslab imports tqdm only to show a progress bar."""
 
 from __future__ import annotations
 
@@ -16,9 +17,28 @@ def _run(code: str) -> list[str]:
     return out.split()
 
 
-def test_import_pacslab_leaves_requests_unloaded() -> None:
-    loaded = _run("import sys, pacslab\nprint(*(m in sys.modules for m in ('requests', 'urllib3', 'pydicom')))")
-    assert loaded == ["False", "False", "True"], "import pacslab loaded requests: pydicom imported it for real"
+def test_import_pacslab_leaves_requests_and_tqdm_unloaded() -> None:
+    modules = "('requests', 'urllib3', 'tqdm', 'pydicom')"
+    loaded = _run(f"import sys, pacslab\nprint(*(m in sys.modules for m in {modules}))")
+    assert loaded == ["False", "False", "False", "True"], "import pacslab loaded requests or tqdm"
+
+
+def test_tqdm_is_imported_to_show_a_progress_bar_only(tmp_path) -> None:
+    (tmp_path / "empty").mkdir()
+    code = (
+        "import sys, pacslab\n"
+        f"archive = pacslab.open_archive({str(tmp_path / 'a')!r}, create=True)\n"
+        f"archive.ingest({str(tmp_path / 'empty')!r}, progress=False)\n"
+        "print('tqdm' in sys.modules)\n"
+        "from pacslab._progress import progress_bar\n"
+        "bar = progress_bar(2, unit='file', desc='test', show=True)\n"
+        "bar.update(2)\n"
+        "print(type(bar).__module__.split('.')[0], bar.n)\n"
+        "bar.close()\n"
+        "import pydicom.data.download as d\n"
+        "print(d.tqdm.tqdm.__module__)"  # pydicom's stand-in gives the real module
+    )
+    assert _run(code) == ["False", "tqdm", "2", "tqdm.std"]
 
 
 def test_the_stand_in_pydicom_holds_loads_requests_on_first_use() -> None:

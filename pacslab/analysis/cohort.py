@@ -23,8 +23,8 @@ import dask
 import numpy as np
 import pandas as pd
 import xarray as xr
-from tqdm.auto import tqdm
 
+from pacslab._progress import progress_bar
 from pacslab.analysis.results import package_versions, to_wide, write_measurements
 from pacslab.analysis.scheduler import Runner, open_runner
 from pacslab.config import config
@@ -354,7 +354,7 @@ def run_cohort(
         if runner.dashboard_link and progress:
             print(f"dask dashboard: {runner.dashboard_link}")
         size = int(config.get("analysis.batch-size") if batch_size is None else batch_size) or 2 * runner.workers
-        bar = tqdm(total=len(uids), unit="series", desc=spec.name, disable=not progress)
+        bar = progress_bar(len(uids), unit="series", desc=spec.name, show=progress)
         if runner.client is not None:
             results = _stream(archive, spec, params, uids, runner, window=size)
         else:

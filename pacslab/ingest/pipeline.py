@@ -30,8 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tqdm.auto import tqdm
-
+from pacslab._progress import progress_bar
 from pacslab.config import config
 from pacslab.errors import EncryptionKeyError
 from pacslab.ingest._prepare import Rejection, prepare_instance
@@ -428,7 +427,7 @@ def ingest_sources(
     series it finds whole there from the bytes in memory; the other series stay pending.
     """
     batch_size = int(config.get("ingest.batch-size"))
-    bar = tqdm(total=len(sources), unit="file", disable=not progress, desc="ingest")
+    bar = progress_bar(len(sources), unit="file", desc="ingest", show=progress)
     pending: list[tuple[int, InstanceRecord]] = []
     commit_every = int(config.get("ingest.commit-every"))
     if build_volumes:
@@ -684,7 +683,7 @@ def build_pending_volumes(
              {v["stack_index"]: v["path"] for v in archive.catalog.volumes(uid)})
             for uid in uids
         )  # fmt: skip
-        bar = tqdm(total=len(uids), unit="series", disable=not progress, desc="volumes")
+        bar = progress_bar(len(uids), unit="series", desc="volumes", show=progress)
         for result in _bounded_map(executor, _build_one, tasks, inflight=2 * _workers()):
             commit_build(archive, result)
             if result.state == "ready":

@@ -381,8 +381,10 @@ class OriginalStore:
         return data
 
     def delete(self, key: str) -> None:
-        """Remove a blob (missing blobs are ignored: a head kept with its volume, ``…#<start>-<end>``, has no file
-        of its own and goes with that volume)."""
+        """Remove a blob; missing ones are ignored.
+
+        A head kept with its volume (``…/heads.pxr#<start>-<end>``) has no file of its own: it goes with that volume.
+        """
         path = self.path(key)
         if self.fs.exists(path):
             self.fs.rm_file(path)
