@@ -489,8 +489,10 @@ def _commit_series_build(
     if on_done is not None:
         for index, record in records:
             on_done(index, "new", record)
+    never_written = {record.stored_key for _, record in records if record.held}  # no file to look for
     for key in result.obsolete_keys:
-        archive.originals.delete(key)
+        if key not in never_written:
+            archive.originals.delete(key)
     if result.state == "failed":
         report.no_volume.append((uid, result.reason or "unknown"))
         return
