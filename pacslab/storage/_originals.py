@@ -27,7 +27,7 @@ import hashlib
 import itertools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import fsspec
@@ -331,17 +331,32 @@ class OriginalStore:
         ends = list(itertools.accumulate(len(p) for p in payloads))
         return [(f"{name}#{end - len(p)}-{end}", len(p)) for p, end in zip(payloads, ends, strict=True)]
 
-    def read_payload(self, key: str) -> bytes:
-        """The decoded blob behind *key*: the whole file, or for ``pxr`` the bytes before its pixel data."""
+    def read_payload(self, key: str, *, files: MutableMapping[str, bytes] | None = None) -> bytes:
+        """The decoded blob behind *key*: the whole file, or for ``pxr`` the bytes before its pixel data.
+
+        Parameters
+        ----------
+        key : str
+        files : mapping, optional
+            Files read whole, by name, for keys that are spans of one (the heads of a volume
+            generation, a file that never changes once written): the span is cut from the file
+            there, and a file read for it is added. Reading a series' originals then reads its
+            heads once instead of once each.
+        """
         name, codec, span = _parse_key(key)
         try:
-            if span is not None:
-                payload = self._read_span(name, *span)
-            elif self._local:  # without fsspec's file object around it (WADO-RS reads a head per instance)
+            if span is None:
+                payload = self._read_file(name)
+            elif files is not None:
+                if name not in files:
+                    files[name] = self._read_file(name)
+                payload = self._check_span(name, files[name][span[0] : span[1]], *span)
+            elif self._local:
                 with open(self.path(name), "rb") as f:
-                    payload = f.read()
+                    f.seek(span[0])
+                    payload = self._check_span(name, f.read(span[1] - span[0]), *span)
             else:
-                payload = self.fs.cat_file(self.path(name))
+                payload = self._check_span(name, self.fs.cat_file(self.path(name), start=span[0], end=span[1]), *span)
         except FileNotFoundError as exc:
             raise StorageError(f"The original {key!r} is missing from the archive storage.") from exc
         if self.encryption is not None:
@@ -354,13 +369,14 @@ class OriginalStore:
                 "run `pacslab verify` and restore it from a backup."
             ) from exc
 
-    def _read_span(self, name: str, start: int, end: int) -> bytes:
-        if self._local:
+    def _read_file(self, name: str) -> bytes:
+        if self._local:  # without fsspec's file object around it (WADO-RS reads a head per instance)
             with open(self.path(name), "rb") as f:
-                f.seek(start)
-                payload = f.read(end - start)
-        else:
-            payload = self.fs.cat_file(self.path(name), start=start, end=end)
+                return f.read()
+        return bytes(self.fs.cat_file(self.path(name)))
+
+    @staticmethod
+    def _check_span(name: str, payload: bytes, start: int, end: int) -> bytes:
         if len(payload) != end - start:
             raise StorageError(
                 f"The file {name!r} ends before byte {end}: the archive storage is damaged; "

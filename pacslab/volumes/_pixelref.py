@@ -59,7 +59,7 @@ class PixelRef:
 
 
 class PixelSource:
-    """Reads frames of volumes, keeping the last few decoded blocks of slices.
+    """Reads frames of volumes, keeping the last few decoded blocks of slices and heads files read.
 
     Retrieving a whole series instance by instance then decodes each Zarr chunk once,
     not once per slice.
@@ -69,6 +69,8 @@ class PixelSource:
         self.fs, self.root, self.size = fs, root, blocks
         self._arrays: OrderedDict[str, Any] = OrderedDict()
         self._blocks: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        #: the heads files of the last few volume generations read (they never change once written)
+        self._head_files: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.RLock()  # one source serves the archive's reads from many threads
 
     def _array(self, path: str) -> Any:
@@ -139,7 +141,10 @@ class PixelSource:
         """
         ref = ref or PixelRef.from_json(row["pixel_ref"])
         try:
-            head = store.read_payload(row["stored_key"])
+            with self._lock:
+                head = store.read_payload(row["stored_key"], files=self._head_files)
+                while len(self._head_files) > self.size:
+                    self._head_files.popitem(last=False)
             return [head, *(memoryview(frame).cast("B") for frame in self.pixel_frames(volume_path, ref))]
         except (KeyError, FileNotFoundError, ValueError) as exc:
             raise StorageError(

@@ -11,6 +11,7 @@ from pydicom.uid import JPEGBaseline8Bit
 import pacslab.archive
 import pacslab.volumes.builder
 from pacslab import examples
+from pacslab.storage import OriginalStore
 
 
 def _files(datasets, folder):
@@ -49,12 +50,15 @@ def test_rebuild_after_new_instances_keeps_originals(archive, tmp_path):
     assert v.ok and v.orphans == []
 
 
-def test_buffers_of_rebuilt_originals_join_to_them_and_leave_the_frames_uncopied(archive, tmp_path):
+def test_buffers_of_rebuilt_originals_join_to_them_and_leave_the_frames_uncopied(archive, tmp_path, monkeypatch):
     datasets = examples.generate_ct_series(seed=37, n_slices=10, rows=40, columns=40)
     files = _files(datasets, tmp_path / "in")
     archive.ingest(tmp_path / "in", progress=False)
     uid = datasets[0].SeriesInstanceUID
+    read_file, whole_reads = OriginalStore._read_file, []
+    monkeypatch.setattr(OriginalStore, "_read_file", lambda self, name: whole_reads.append(name) or read_file(self, name))
     got = dict(archive.iter_instances(uid, as_buffers=True))
+    assert len(whole_reads) == 1 and whole_reads[0].endswith("/heads.pxr")  # the series' heads, read once
     assert len(got) == 10
     for sop, buffers in got.items():
         assert b"".join(buffers) == files[f"{sop}.dcm"]
