@@ -401,15 +401,17 @@ class OriginalStore:
 
         A head kept with its volume (``…/heads.pxr#<start>-<end>``) has no file of its own: it goes with that volume.
         """
+        if _parse_key(key)[2] is not None:
+            return
         path = self.path(key)
         if self.fs.exists(path):
             self.fs.rm_file(path)
 
     def heads_present(self, keys: Sequence[str]) -> set[str]:
         """Those of *keys* that name heads kept with their volumes (``…/heads.pxr#…``) whose file is there."""
-        files = {key.partition("#")[0] for key in keys if "#" in key}
-        there = {name for name in files if self.fs.exists(self.path(name))}
-        return {key for key in keys if "#" in key and key.partition("#")[0] in there}
+        spans = {key: _parse_key(key)[0] for key in keys if "#" in key}
+        there = {name for name in set(spans.values()) if self.fs.exists(self.path(name))}
+        return {key for key, name in spans.items() if name in there}
 
     def iter_keys(self) -> list[str]:
         """Every blob key present in the originals folder (not the heads kept with volumes: :meth:`heads_present`)."""

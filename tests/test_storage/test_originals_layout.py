@@ -50,6 +50,9 @@ def test_whole_blobs_rest_one_folder_deep_and_heads_with_their_volume(archive, t
     assert spans[0][0] == 0 and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # one after the other
     assert spans[-1][1] == archive.fs.size(archive.originals.path(f"{generation}/heads.pxr"))
     assert archive.verify().ok and archive.verify().orphans == []
+    archive.originals.delete(rows[0]["stored_key"])  # a head's key: the file of all heads stays
+    assert archive.read_instance(rows[1]["SOPInstanceUID"], verify=True)
+    assert archive.verify().ok
 
 
 def test_a_missing_or_damaged_file_of_heads_is_found_by_verify(archive, tmp_path):
