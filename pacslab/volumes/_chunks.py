@@ -119,10 +119,15 @@ class ChunkArray:
                 whole[tuple(slice(0, n) for n in part.shape)] = part
                 part = whole
             part = np.ascontiguousarray(part, dtype=self.dtype)
-            if not (part.any() if self.fill_value == 0 else (part != self.fill_value).any()):
-                continue
             data = part.tobytes() if self._codec_config is None else self._decoder().encode(part)
+            # a chunk of the fill value alone compresses to almost nothing: only such a one is looked at again
+            # (written all the same if it ever did not: zarr reads it as well)
+            if (len(data) <= max(part.nbytes // 64, 1024) or self._codec_config is None) and self._all_fill(part):
+                continue
             write_atomic(self.fs, self._key(index), data)  # never a half-written chunk
+
+    def _all_fill(self, part: np.ndarray) -> bool:
+        return not (part.any() if self.fill_value == 0 else (part != self.fill_value).any())
 
     def __getitem__(self, key: Any) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
