@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import logging
 
-from pacslab._deferred import deferred_imports
+from pacslab._deferred import deferred_imports, one_entry_point_scan
 
-# pydicom's test-file downloader brings requests (~0.1 s of every start) and tqdm: imported when used
-with deferred_imports("requests", "tqdm"):
-    import pydicom  # noqa: F401
+with one_entry_point_scan():  # pydicom's pixel plugins, fsspec and numcodecs look for plugins: once, not five times
+    # pydicom's test-file downloader brings requests (~0.1 s of every start) and tqdm: imported when used
+    with deferred_imports("requests", "tqdm"):
+        import pydicom  # noqa: F401
 
-from pacslab.archive import Archive, VerifyReport, open_archive
-from pacslab.config import config
-from pacslab.errors import PacslabError
-from pacslab.export import ExportReport
-from pacslab.ingest import IngestReport
-from pacslab.volumes import VolumeGeometry
+    from pacslab.archive import Archive, VerifyReport, open_archive
+    from pacslab.config import config
+    from pacslab.errors import PacslabError
+    from pacslab.export import ExportReport
+    from pacslab.ingest import IngestReport
+    from pacslab.volumes import VolumeGeometry
 
 __version__ = "0.1.0"
 

@@ -90,3 +90,37 @@ def test_already_imported_or_missing_modules_are_left_alone(fake_module: str) ->
     with pytest.raises(ValueError, match="top-level"):
         with deferred_imports("os.path"):
             pass
+
+
+def test_import_pacslab_scans_the_installed_packages_for_plugins_once() -> None:
+    code = (
+        "import importlib.metadata as m\n"
+        "scans, distributions = [], m.distributions\n"
+        "m.distributions = lambda *a, **k: scans.append(1) or distributions(*a, **k)\n"
+        "import pacslab, fsspec, numcodecs.registry, pylibjpeg\n"
+        "print(len(scans), m.entry_points.__module__)"
+    )
+    assert _run(code) == ["1", "importlib.metadata"]  # pylibjpeg (3), fsspec and numcodecs would make five
+
+
+def test_one_scan_answers_as_entry_points_does(monkeypatch) -> None:
+    import importlib.metadata
+
+    from pacslab._deferred import one_entry_point_scan
+
+    original = importlib.metadata.entry_points
+    groups = ("console_scripts", "fsspec.specs", "numcodecs.codecs", "no.such.group")
+    expected = {group: sorted(original(group=group)) for group in groups}
+    scans: list[int] = []
+    distributions = importlib.metadata.distributions
+    monkeypatch.setattr(importlib.metadata, "distributions", lambda *a, **k: scans.append(1) or distributions(*a, **k))
+    with one_entry_point_scan():
+        bound = importlib.metadata.entry_points  # as `from importlib.metadata import entry_points` binds it
+        assert {group: sorted(bound(group=group)) for group in groups} == expected
+        assert sorted(bound().select(group="fsspec.specs")) == expected["fsspec.specs"]
+        assert sorted(bound(group="console_scripts", name="pacslab")) == [
+            ep for ep in expected["console_scripts"] if ep.name == "pacslab"
+        ]
+        assert len(scans) == 1
+    assert importlib.metadata.entry_points is original
+    assert sorted(bound(group="fsspec.specs")) == expected["fsspec.specs"] and len(scans) == 2  # a new scan after
