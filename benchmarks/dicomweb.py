@@ -217,6 +217,7 @@ def main() -> None:
     try:
         for who, (url, headers, _) in peers.items():
             print(f"{who}: STOW-RS …", file=sys.stderr)
+            _peers.settle()  # the other server's files written out first, not while this one is timed
             warm_up(url, headers, work)
             stowed[who].append(stow(url, headers, files))
             med, p95 = latency(f"{url}/studies?PatientID={patient}", headers, args.repeat, "application/dicom+json")
@@ -228,6 +229,7 @@ def main() -> None:
             put("rendered frame (JPEG), median / p95", who, f"{med:.1f} / {p95:.1f} ms")
         print("pacslab: building volumes …", file=sys.stderr)
         seconds = pacslab_server.build_volumes()
+        _peers.settle()  # the volumes just written go out before the measurements that follow
         mbs, nbytes = wado_series(pacslab_server.url, pacslab_server.headers, study, series)
         put(f"WADO-RS one CT series ({nbytes / 1e6:.0f} MB)", "pacslab, volumes built", f"{mbs:.0f} MB/s")
         put("build volumes after STOW (not served)", "pacslab", f"{seconds:.1f} s")
@@ -244,6 +246,7 @@ def main() -> None:
                 )
                 try:
                     url, headers = _stow_target(fresh)
+                    _peers.settle()
                     warm_up(url, headers, work)
                     stowed[who].append(stow(url, headers, files))
                 finally:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -121,8 +120,8 @@ def main() -> int:
     # Every receiver writes into a new folder and nothing is deleted until the end: ext4 scans past the inodes
     # freed in the last minutes whenever it allocates one, so a receiver run right after another's output was
     # removed is slowed by it. The order turns with each repetition. Before each receiver the page cache's dirty
-    # data is written out (os.sync, not timed): otherwise the kernel writes one receiver's files out while a later
-    # one is timed (30 s after they were written), and the turning order keeps who follows whom.
+    # data is written out (_peers.settle, not timed): otherwise the kernel writes one receiver's files out while a
+    # later one is timed (30 s after they were written), and the turning order keeps who follows whom.
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         for i in range(args.repeat):
             turn = i % len(benches)
@@ -130,8 +129,7 @@ def main() -> int:
                 if available:
                     work = Path(tmp) / f"{i}-{k}-{name.split()[0]}"
                     work.mkdir()
-                    os.sync()  # the previous receiver's files written out first, not while this one is timed
-                    time.sleep(1)
+                    _peers.settle()  # the previous receiver's files written out first, not while this one is timed
                     results[name].append(bench(args.data, work))
                     print(f"repetition {i + 1}, {name}: {n / results[name][-1]['wall']:.0f} files/s", file=sys.stderr)
         print(f"removing the receivers' output ({_peers.du(tmp) / 1e9:.1f} GB) …", file=sys.stderr)
