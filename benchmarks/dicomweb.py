@@ -220,6 +220,7 @@ def main() -> None:
             _peers.settle()  # the other server's files written out first, not while this one is timed
             warm_up(url, headers, work)
             stowed[who].append(stow(url, headers, files))
+            _peers.settle()  # what the server just stored goes out before the figures measured on it
             med, p95 = latency(f"{url}/studies?PatientID={patient}", headers, args.repeat, "application/dicom+json")
             put("QIDO-RS study search, median / p95 (keep-alive)", who, f"{med:.1f} / {p95:.1f} ms")
             mbs, nbytes = wado_series(url, headers, study, series)
