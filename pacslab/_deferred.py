@@ -93,10 +93,10 @@ def one_entry_point_scan() -> Iterator[None]:
     """
     original = importlib.metadata.entry_points
     scans: list[Any] = []
-    active = [True]
+    active = True
 
     def entry_points(**params: Any) -> Any:
-        if not active[0]:
+        if not active:
             return original(**params)
         if not scans:
             scans.append(original())
@@ -106,6 +106,6 @@ def one_entry_point_scan() -> Iterator[None]:
     try:
         yield
     finally:
-        active[0] = False
+        active = False
         if importlib.metadata.entry_points is entry_points:
             importlib.metadata.entry_points = original

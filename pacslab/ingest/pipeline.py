@@ -181,7 +181,7 @@ def _frame_row(record: InstanceRecord) -> dict[str, Any]:
     return {
         "SOPInstanceUID": record.sop_instance_uid,
         "InstanceNumber": record.attributes.get("InstanceNumber"),
-        "stored_key": record.stored_key,
+        "stored_key": None if record.held else record.stored_key,  # held back: never written, nothing to replace
         "stored_codec": record.stored_codec,
         "stored_size": record.stored_size,
         "pixel_ref": None,
@@ -489,10 +489,8 @@ def _commit_series_build(
     if on_done is not None:
         for index, record in records:
             on_done(index, "new", record)
-    never_written = {record.stored_key for _, record in records if record.held}  # no file to look for
     for key in result.obsolete_keys:
-        if key not in never_written:
-            archive.originals.delete(key)
+        archive.originals.delete(key)
     if result.state == "failed":
         report.no_volume.append((uid, result.reason or "unknown"))
         return

@@ -253,7 +253,8 @@ def build_series_volumes(
     fs, root
         The archive's filesystem and root.
     rows : list of dict
-        The series' image instances (:meth:`SQLiteCatalog.frames_of_series`).
+        The series' image instances (:meth:`SQLiteCatalog.frames_of_series`); ``stored_key`` is None
+        for an original the caller holds in *preloaded* and never wrote.
     attributes : dict
         Identity of the series (UIDs, Modality, SeriesDescription) to keep with the volumes.
     volume_paths : dict, optional
@@ -324,7 +325,7 @@ def _settle_originals(
             update = {"stored_key": key, "stored_codec": codec.value, "stored_size": size, "pixel_ref": None}
         else:
             continue
-        if update["stored_key"] != row["stored_key"]:
+        if row["stored_key"] is not None and update["stored_key"] != row["stored_key"]:
             obsolete.append(row["stored_key"])
         updates.append({"SOPInstanceUID": sop, **update})
     return updates, obsolete
