@@ -21,6 +21,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
+from pacslab._memory import keep_freed_memory
 from pacslab.dimse import _raw
 from pacslab.dimse._settings import DimseSettings, RemoteAE, TLSSettings
 from pacslab.dimse._spool import Spool
@@ -366,8 +367,13 @@ class DicomServer:
     wait_until_archived = flush
 
     def serve_forever(self) -> None:
-        """Start and block until interrupted (Ctrl-C, SIGTERM), then stop."""
+        """Start and block until interrupted (Ctrl-C, SIGTERM), then stop.
+
+        The process is a server from now on: it keeps the memory it frees for reuse (:func:`keep_freed_memory`).
+        """
         import signal
+
+        keep_freed_memory()
 
         self.start()
         done = threading.Event()
