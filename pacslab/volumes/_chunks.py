@@ -15,17 +15,22 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import struct
 from typing import Any
 
 import fsspec
 import numpy as np
 
+from pacslab.errors import StorageError
 from pacslab.storage import join
 from pacslab.storage._fs import is_local, write_atomic
 
 __all__ = ["ChunkArray", "open_chunks"]
 
 _SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+#: Bytes of a Blosc (1.x) frame's header: version, versionlz, flags, typesize, then nbytes, blocksize
+#: and cbytes (the frame's own length) as little-endian uint32.
+_BLOSC_HEADER = 16
 
 
 class ChunkArray:
@@ -91,14 +96,35 @@ class ChunkArray:
         """The whole (full-size, also at the edges) decoded chunk at grid *index*."""
         if out is None:
             out = np.empty(self.chunks, dtype=self.dtype)
-        data = self._read(index)
-        if data is None:
-            out[...] = self.fill_value
-        elif self._codec_config is None:
-            out[...] = np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
-        else:
-            self._decoder().decode(data, out=out)
+        try:
+            data = self._read(index)
+            if data is None:
+                out[...] = self.fill_value
+            elif self._codec_config is None:
+                out[...] = np.frombuffer(data, dtype=self.dtype).reshape(self.chunks)
+            else:
+                self._decode(data, out)
+        except (RuntimeError, ValueError) as exc:  # Blosc's "error during blosc decompression", a wrong size
+            raise StorageError(
+                f"The volume chunk {self._key(index)!r} cannot be decoded ({exc}): the file is damaged or cut "
+                "short. `pacslab verify` lists the instances it holds pixel data of."
+            ) from exc
         return out
+
+    def _decode(self, data: Any, out: np.ndarray) -> None:
+        """Decode one Blosc frame into *out*, once its header shows it whole and of *out*'s size.
+
+        Blosc trusts the sizes in the header: a frame cut short would decode from whatever
+        memory follows it, without a word.
+        """
+        if len(data) < _BLOSC_HEADER:
+            raise ValueError(f"{len(data)} bytes, fewer than a Blosc header's {_BLOSC_HEADER}")
+        nbytes, _, cbytes = struct.unpack_from("<III", data, 4)
+        if cbytes != len(data):
+            raise ValueError(f"{len(data)} bytes where the Blosc header says {cbytes}")
+        if nbytes != out.nbytes:
+            raise ValueError(f"{nbytes} bytes once decoded where the chunk has {out.nbytes}")
+        self._decoder().decode(data, out=out)
 
     def write(self, start: tuple[int, ...], block: np.ndarray) -> None:
         """Write *block* at *start*, which lies on chunk boundaries; the block ends on them or at the array's end.

@@ -177,3 +177,30 @@ def test_volume_array_metadata_is_what_zarr_writes(tmp_path, dtype, dims, cname,
     with config.set({"volumes.codec": cname, "volumes.clevel": clevel}):
         ours = array_metadata(shape, chunks, np.dtype(dtype), dims)
     assert ours == json.loads((tmp_path / "v" / "0" / "zarr.json").read_text())
+
+
+def test_a_damaged_chunk_file_is_an_error_naming_it(tmp_path):
+    from pacslab.errors import StorageError
+
+    fs, path, _ = _array(tmp_path)
+    reader = open_chunks(fs, path)
+    chunk = tmp_path / "a" / "c" / "0" / "0" / "0"
+    whole = chunk.read_bytes()
+    damaged = {
+        b"": "fewer than a Blosc header",
+        whole[:10]: "fewer than a Blosc header",
+        whole[:40]: "where the Blosc header says",  # Blosc itself decodes a cut frame into garbage, silently
+        whole[: len(whole) - 1]: "where the Blosc header says",
+        whole + b"\0": "where the Blosc header says",
+        b"not blosc at all" * 8: "Blosc header says|decompression",
+    }
+    for damage, why in damaged.items():
+        chunk.write_bytes(damage)
+        with pytest.raises(StorageError, match=rf"c/0/0/0.*cannot be decoded \(.*({why}).*damaged"):
+            reader[0:8, 0:16, 0:16]
+    other = tmp_path / "other"
+    _array(other, chunks=(4, 16, 16))  # a whole frame, of another array's chunk size
+    chunk.write_bytes((other / "a" / "c" / "0" / "0" / "0").read_bytes())
+    with pytest.raises(StorageError, match="where the chunk has"):
+        reader[0:8, 0:16, 0:16]
+    np.testing.assert_array_equal(reader[8:16], 0)  # the other chunks read on
