@@ -17,7 +17,7 @@ import tornado.ioloop
 import tornado.netutil
 import tornado.web
 
-from pacslab._memory import keep_freed_memory
+from pacslab._serving import serving_process
 from pacslab.config import get as config_get
 from pacslab.dicomweb.auth import RoleValues, TokenStore
 from pacslab.dicomweb.handlers import DicomwebContext, make_handlers
@@ -256,11 +256,11 @@ class DicomwebServer:
     def serve_forever(self) -> None:
         """Block until interrupted (Ctrl-C, SIGTERM), then stop (its STOW-RS worker processes too).
 
-        The process is a server from now on: it keeps the memory it frees for reuse (:func:`keep_freed_memory`).
+        The process is a server from now on (:func:`~pacslab._serving.serving_process`).
         """
         import signal
 
-        keep_freed_memory()
+        serving_process()
 
         done = threading.Event()
         previous = signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -21,7 +21,7 @@ from pynetdicom.sop_class import (
 )
 from pynetdicom.transport import ThreadedAssociationServer
 
-from pacslab._memory import keep_freed_memory
+from pacslab._serving import serving_process
 from pacslab.dimse import _raw
 from pacslab.dimse._settings import DimseSettings, RemoteAE, TLSSettings
 from pacslab.dimse._spool import Spool
@@ -369,11 +369,11 @@ class DicomServer:
     def serve_forever(self) -> None:
         """Start and block until interrupted (Ctrl-C, SIGTERM), then stop.
 
-        The process is a server from now on: it keeps the memory it frees for reuse (:func:`keep_freed_memory`).
+        The process is a server from now on (:func:`~pacslab._serving.serving_process`).
         """
         import signal
 
-        keep_freed_memory()
+        serving_process()
 
         self.start()
         done = threading.Event()

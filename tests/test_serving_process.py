@@ -1,4 +1,5 @@
-"""A serving process keeps the memory it frees: files read batch after batch reuse it, not fresh pages."""
+"""A serving process keeps the memory it frees (files read batch after batch reuse it, not fresh pages),
+and decodes volume chunks with Blosc's threads."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
+glibc_only = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's allocator only"
 )
 
@@ -19,7 +20,7 @@ _ROUNDS = """
 import concurrent.futures as cf, resource, sys
 from pathlib import Path
 if sys.argv[2] == "keep":
-    from pacslab._memory import keep_freed_memory
+    from pacslab._serving import keep_freed_memory
     assert keep_freed_memory()
 files = sorted(Path(sys.argv[1]).iterdir())
 def one_round():
@@ -39,6 +40,7 @@ def _faults_per_page(folder: Path, mode: str) -> float:
     return float(out.stdout.strip())
 
 
+@glibc_only
 def test_files_read_again_and_again_reuse_freed_memory(tmp_path: Path) -> None:
     for i in range(16):
         (tmp_path / f"{i:02d}.dcm").write_bytes(bytes([i]) * (512 << 10))
@@ -46,3 +48,15 @@ def test_files_read_again_and_again_reuse_freed_memory(tmp_path: Path) -> None:
     # glibc's defaults give the batch's memory back and fault it in again: the test can tell them apart
     assert _faults_per_page(tmp_path, "default") > 0.5
 
+
+
+def test_a_serving_process_decodes_with_blosc_threads_in_any_thread() -> None:
+    code = """
+from numcodecs import blosc
+assert blosc.use_threads is None  # numcodecs' default: threads in the main thread only
+from pacslab._serving import serving_process
+serving_process()
+print(blosc.use_threads)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
