@@ -6,8 +6,9 @@ Run by hand: ``.venv/bin/python benchmarks/dicomweb.py [--data DIR] [--small] [-
   after one untimed request storing a small instance that is not in the set; ``--stow-rounds`` rounds (3 by
   default), each into fresh servers in turning order, the median reported with every round's figure;
 * QIDO-RS study search latency, median and p95 over one keep-alive connection (http.client);
-* WADO-RS of one CT series (multipart, streamed) in MB/s — for pacslab both right after STOW (originals
-  whole) and after the volumes were built (originals rebuilt from header + volume frames);
+* WADO-RS of one CT series (multipart, streamed) in MB/s, median and best of ``--wado-rounds`` (12)
+  retrievals from each server in turn: once after both servers' STOW-RS (pacslab's originals whole), once
+  more after pacslab built its volumes (originals rebuilt from their heads + volume frames);
 * rendered frame latency (``/rendered``, JPEG), median over one keep-alive session.
 
 Each server runs in its own process: pacslab as ``python -c`` around :class:`pacslab.dicomweb.DicomwebServer`
@@ -155,19 +156,33 @@ def latency(url: str, headers: dict[str, str], repeat: int, accept: str) -> tupl
     return statistics.median(times), times[int(0.95 * (len(times) - 1))]
 
 
-def wado_series(url: str, headers: dict[str, str], study: str, series: str) -> tuple[float, int]:
-    """MB/s of a streamed WADO-RS series retrieval (best of 3), and its bytes."""
-    best, size = 0.0, 0
-    for _ in range(3):
-        start = time.perf_counter()
-        size = 0
-        with requests.get(f"{url}/studies/{study}/series/{series}", stream=True, timeout=600,
-                          headers={**headers, "Accept": _DICOM_MULTIPART}) as r:  # fmt: skip
-            assert r.status_code == 200, r.status_code
-            for chunk in r.iter_content(1 << 20):
-                size += len(chunk)
-        best = max(best, size / (time.perf_counter() - start) / 1e6)
-    return best, size
+def _wado_once(url: str, headers: dict[str, str], study: str, series: str) -> tuple[float, int]:
+    """MB/s of one streamed WADO-RS series retrieval, and its bytes."""
+    start = time.perf_counter()
+    size = 0
+    with requests.get(f"{url}/studies/{study}/series/{series}", stream=True, timeout=600,
+                      headers={**headers, "Accept": _DICOM_MULTIPART}) as r:  # fmt: skip
+        assert r.status_code == 200, r.status_code
+        for chunk in r.iter_content(1 << 20):
+            size += len(chunk)
+    return size / (time.perf_counter() - start) / 1e6, size
+
+
+def wado_series(
+    servers: dict[str, tuple[str, dict[str, str]]], study: str, series: str, rounds: int
+) -> dict[str, tuple[float, float, int]]:
+    """WADO-RS of one series from each server in turn, *rounds* times (the order turning each round):
+    per server the median and best MB/s, and the bytes. Alternating puts the servers through the same
+    moments of a shared machine, whose speed drifts by half between minutes."""
+    rates: dict[str, list[float]] = {who: [] for who in servers}
+    sizes: dict[str, int] = {}
+    for url, headers in servers.values():  # one untimed request each first
+        _wado_once(url, headers, study, series)
+    for k in range(rounds):
+        for who in list(servers)[:: -1 if k % 2 else 1]:
+            rate, sizes[who] = _wado_once(*servers[who], study, series)
+            rates[who].append(rate)
+    return {who: (statistics.median(r), max(r), sizes[who]) for who, r in rates.items()}
 
 
 def _stow_target(server: PacslabWeb | _peers.Orthanc) -> tuple[str, dict[str, str]]:
@@ -190,6 +205,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="a reduced set (2 CT × 60, 1 MR, 4 DX)")
     parser.add_argument("--repeat", type=int, default=1000, help="QIDO requests (rendered: a quarter)")
     parser.add_argument("--stow-rounds", type=int, default=3, help="STOW-RS rounds into fresh servers (median)")
+    parser.add_argument("--wado-rounds", type=int, default=12, help="WADO-RS retrievals from each server (median)")
     args = parser.parse_args()
     _peers.in_private_network()
     work = Path(tempfile.mkdtemp(prefix="pacslab-dicomweb-bench-"))
@@ -223,16 +239,21 @@ def main() -> None:
             _peers.settle()  # what the server just stored goes out before the figures measured on it
             med, p95 = latency(f"{url}/studies?PatientID={patient}", headers, args.repeat, "application/dicom+json")
             put("QIDO-RS study search, median / p95 (keep-alive)", who, f"{med:.1f} / {p95:.1f} ms")
-            mbs, nbytes = wado_series(url, headers, study, series)
-            put(f"WADO-RS one CT series ({nbytes / 1e6:.0f} MB)", who, f"{mbs:.0f} MB/s")
             med, p95 = latency(f"{url}/studies/{study}/series/{series}/instances/{sop}/rendered", headers,
                                max(args.repeat // 4, 10), "image/jpeg")  # fmt: skip
             put("rendered frame (JPEG), median / p95", who, f"{med:.1f} / {p95:.1f} ms")
+        both = {who: (url, headers) for who, (url, headers, _) in peers.items()}
+        _peers.settle()
+        wado = f"WADO-RS one CT series, MB/s: median of {args.wado_rounds} alternating (best)"
+        for who, (med, best, nbytes) in wado_series(both, study, series, args.wado_rounds).items():
+            put(wado, who, f"{med:.0f} ({best:.0f}; {nbytes / 1e6:.0f} MB)")
         print("pacslab: building volumes …", file=sys.stderr)
         seconds = pacslab_server.build_volumes()
         _peers.settle()  # the volumes just written go out before the measurements that follow
-        mbs, nbytes = wado_series(pacslab_server.url, pacslab_server.headers, study, series)
-        put(f"WADO-RS one CT series ({nbytes / 1e6:.0f} MB)", "pacslab, volumes built", f"{mbs:.0f} MB/s")
+        wado_built = wado + ", after pacslab built its volumes"
+        for who, (med, best, nbytes) in wado_series(both, study, series, args.wado_rounds).items():
+            put(wado_built, "pacslab, volumes built" if who == "pacslab" else who,
+                f"{med:.0f} ({best:.0f}; {nbytes / 1e6:.0f} MB)")  # fmt: skip
         put("build volumes after STOW (not served)", "pacslab", f"{seconds:.1f} s")
         med, p95 = latency(f"{pacslab_server.url}/studies?PatientID={patient}", pacslab_server.headers, args.repeat,
                            "application/dicom+json")  # fmt: skip
