@@ -15,7 +15,7 @@ import pydicom
 import yaml
 
 from pacslab.catalog import PostgresCatalog, SQLiteCatalog, is_postgres_url
-from pacslab.config import load_yaml
+from pacslab.config import config, load_yaml
 from pacslab.errors import (
     ArchiveExistsError,
     ArchiveNotFoundError,
@@ -182,7 +182,7 @@ class Archive:
         self.settings = load_yaml(self.fs.cat_file(join(self.root, CONFIG_NAME)))
         self.originals = OriginalStore(self.fs, self.root)
         #: decoded volume blocks shared by reads of originals whose pixels live in volumes
-        self._pixels = PixelSource(self.fs, self.root, blocks=8)
+        self._pixels = PixelSource(self.fs, self.root, cache_bytes=int(config.get("volumes.cache-mb")) << 20)
         location = str(self.settings.get("catalog", "catalog.sqlite"))
         self.catalog: SQLiteCatalog | PostgresCatalog
         if is_postgres_url(location):
@@ -482,7 +482,7 @@ class Archive:
             for sop, buffers in self.iter_instances(uid, as_buffers=True):
                 yield sop, buffers[0] if len(buffers) == 1 else b"".join(buffers)
             return
-        source = PixelSource(self.fs, self.root)
+        source = self._pixels
         paths: dict[tuple[str, int], str] = {}
         read: list[tuple[dict[str, Any], list[bytes | memoryview] | None, tuple[str, int], str]] = []
         for row in self._instance_rows(uid):

@@ -28,6 +28,9 @@ from pacslab.volumes.store import open_volume_group, volume_metadata
 
 __all__ = ["PixelRef", "PixelSource"]
 
+#: Heads files (one per volume generation) a :class:`PixelSource` keeps.
+_HEAD_FILES = 8
+
 
 @dataclasses.dataclass(frozen=True)
 class PixelRef:
@@ -59,49 +62,64 @@ class PixelRef:
 
 
 class PixelSource:
-    """Reads frames of volumes, keeping the last few decoded blocks of slices and heads files read.
+    """Reads frames of volumes, keeping decoded blocks of slices (the last used, up to *cache_bytes*) and heads files.
 
-    Retrieving a whole series instance by instance then decodes each Zarr chunk once,
-    not once per slice.
+    Retrieving a whole series instance by instance then decodes each Zarr chunk once, not
+    once per slice; an archive's own source, shared by its reads, keeps a series' blocks
+    for the next retrieval too (``volumes.cache-mb``). Volume generations are never reused,
+    so a block cached under its volume's path never goes stale.
+
+    Parameters
+    ----------
+    fs : fsspec.AbstractFileSystem
+    root : str
+        The archive root.
+    cache_bytes : int
+        Decoded blocks kept, least recently used dropped first; the last one is kept whatever its size.
     """
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, *, blocks: int = 4) -> None:
-        self.fs, self.root, self.size = fs, root, blocks
+    def __init__(self, fs: fsspec.AbstractFileSystem, root: str, *, cache_bytes: int = 32 << 20) -> None:
+        self.fs, self.root, self.cache_bytes = fs, root, cache_bytes
         self._arrays: OrderedDict[str, Any] = OrderedDict()
         self._blocks: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._cached = 0  # bytes of the blocks kept
         #: the heads files of the last few volume generations read (they never change once written)
         self._head_files: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.RLock()  # one source serves the archive's reads from many threads
 
     def _array(self, path: str) -> Any:
-        if path not in self._arrays:
-            where = join(self.root, path)
-            dims = list(volume_metadata(self.fs, where)["dims"])
-            array = open_chunks(self.fs, join(where, "0")) or open_volume_group(self.fs, where)["0"]
+        with self._lock:
+            if path in self._arrays:
+                return self._arrays[path]
+        where = join(self.root, path)
+        dims = list(volume_metadata(self.fs, where)["dims"])
+        array = open_chunks(self.fs, join(where, "0")) or open_volume_group(self.fs, where)["0"]
+        with self._lock:
             self._arrays[path] = (array, dims)
             while len(self._arrays) > 16:
                 self._arrays.popitem(last=False)
-        return self._arrays[path]
+        return array, dims
 
     def frame(self, path: str, t: int, z: int) -> np.ndarray:
-        """One 2-D frame of a volume (stored values)."""
-        with self._lock:
-            return self._frame(path, t, z)
-
-    def _frame(self, path: str, t: int, z: int) -> np.ndarray:
+        """One 2-D frame of a volume (stored values): a view of its decoded block, which must not be changed."""
         array, dims = self._array(path)
         cz = array.chunks[dims.index("z")]
         z0 = (z // cz) * cz
         key = (path, t, z0)
-        block = self._blocks.get(key)
-        if block is None:
-            index = (slice(z0, z0 + cz),) if dims[0] == "z" else (t, slice(z0, z0 + cz))
-            block = np.asarray(array[index])
-            self._blocks[key] = block
-            while len(self._blocks) > self.size:
-                self._blocks.popitem(last=False)
-        else:
-            self._blocks.move_to_end(key)
+        with self._lock:
+            block = self._blocks.get(key)
+            if block is not None:
+                self._blocks.move_to_end(key)
+                return block[z - z0]
+        index = (slice(z0, z0 + cz),) if dims[0] == "z" else (t, slice(z0, z0 + cz))
+        block = np.asarray(array[index])  # decoded outside the lock: other threads read other blocks meanwhile
+        block.flags.writeable = False  # shared by every read of it: changing a frame would change them all
+        with self._lock:
+            if key not in self._blocks:
+                self._blocks[key] = block
+                self._cached += block.nbytes
+            while self._cached > self.cache_bytes and len(self._blocks) > 1:
+                self._cached -= self._blocks.popitem(last=False)[1].nbytes
         return block[z - z0]
 
     def pixel_frames(self, path: str, ref: PixelRef) -> list[np.ndarray]:
@@ -143,7 +161,7 @@ class PixelSource:
         try:
             with self._lock:
                 head = store.read_payload(row["stored_key"], files=self._head_files)
-                while len(self._head_files) > self.size:
+                while len(self._head_files) > _HEAD_FILES:
                     self._head_files.popitem(last=False)
             return [head, *(memoryview(frame).cast("B") for frame in self.pixel_frames(volume_path, ref))]
         except (KeyError, FileNotFoundError, ValueError) as exc:

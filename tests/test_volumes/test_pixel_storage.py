@@ -8,6 +8,7 @@ import pytest
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEGBaseline8Bit
 
+import pacslab
 import pacslab.archive
 import pacslab.volumes.builder
 from pacslab import examples
@@ -278,3 +279,42 @@ def test_instances_arriving_during_a_build_keep_the_series_pending(archive, tmp_
     assert archive.series(SeriesInstanceUID=uid).volume_state.iloc[0] == "ready"
     assert archive.open_volume(uid).sizes["z"] == 4
     _assert_identical(archive, files)
+
+
+def _count_decodes(monkeypatch):
+    from pacslab.volumes._chunks import ChunkArray
+
+    decoded, read_chunk = [], ChunkArray.read_chunk
+    monkeypatch.setattr(
+        ChunkArray, "read_chunk", lambda self, index, out=None: decoded.append(index) or read_chunk(self, index, out)
+    )
+    return decoded
+
+
+def test_a_series_retrieved_again_is_not_decoded_again(archive, tmp_path, monkeypatch):
+    datasets = examples.generate_ct_series(seed=38, n_slices=20, rows=40, columns=40)  # 3 chunks of 8 slices
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    uid = datasets[0].SeriesInstanceUID
+    decoded = _count_decodes(monkeypatch)
+    first = dict(archive.iter_instances(uid, as_buffers=True))
+    assert len(decoded) == 3
+    again = dict(archive.iter_instances(uid, as_buffers=True))
+    assert len(decoded) == 3  # the archive kept the decoded chunks
+    for sop, buffers in again.items():
+        assert b"".join(buffers) == b"".join(first[sop]) == files[f"{sop}.dcm"]
+        assert all(b.readonly for b in buffers[1:])  # frames shared by retrievals cannot be changed by one of them
+
+
+def test_the_decoded_chunks_kept_are_bounded(archive, tmp_path, monkeypatch):
+    datasets = examples.generate_ct_series(seed=39, n_slices=20, rows=40, columns=40)
+    files = _files(datasets, tmp_path / "in")
+    archive.ingest(tmp_path / "in", progress=False)
+    uid = datasets[0].SeriesInstanceUID
+    with pacslab.config.set({"volumes.cache-mb": 0}):  # only the last chunk read is kept
+        small = pacslab.open_archive(archive.url)
+    decoded = _count_decodes(monkeypatch)
+    for _ in range(2):
+        assert dict(small.iter_instances(uid)) == {name.removesuffix(".dcm"): data for name, data in files.items()}
+    assert len(decoded) == 6
+    small.close()
