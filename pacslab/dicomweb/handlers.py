@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Bytes of a streamed body read per trip to the executor (a few instances of a series).
 STREAM_BATCH = 8 << 20
-
-
 #: Pieces of a streamed body smaller than this are joined with their neighbours into one write.
 SMALL_PIECE = 64 << 10
 
