@@ -30,6 +30,7 @@ from pacslab.dicomweb.service import (
     PayloadTooLargeError,
     Request,
     Response,
+    error_message,
     status_for,
     warning_header,
 )
@@ -184,7 +185,7 @@ class DicomwebMixin:
                 await self._audit(
                     principal, AuditEntry("access", outcome="denied", detail=f"{method} {self.request.path}")
                 )
-            self._write_error(status, str(exc) if status < 500 else f"Internal server error ({type(exc).__name__}).")
+            self._write_error(status, error_message(exc, status))
             return
         audit = response.audit if operation.audited else None
         await self._write(response, principal, audit)

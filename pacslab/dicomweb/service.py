@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import errno
 import io
 import json
 import logging
@@ -79,6 +80,7 @@ __all__ = [
     "PayloadTooLargeError",
     "Request",
     "Response",
+    "error_message",
     "status_for",
     "UnsupportedMediaTypeError",
     "warning_header",
@@ -151,6 +153,10 @@ class PayloadTooLargeError(DicomwebError, ValueError):
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+#: errno values of a full file system or quota: a request failed for want of space, not for what it sent.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 def status_for(exc: BaseException) -> int:
     """The HTTP status of an exception: the one place errors become statuses."""
     if isinstance(exc, DicomwebError):
@@ -163,7 +169,23 @@ def status_for(exc: BaseException) -> int:
         return 404
     if isinstance(exc, InvalidDicomInputError | CatalogError | ValueError):
         return 400
+    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+        return 507  # Insufficient Storage (RFC 4918)
     return 500
+
+
+def error_message(exc: BaseException, status: int) -> str:
+    """What the client is told of an exception answered with *status* (:func:`status_for`).
+
+    Its own words below 500; a full disk said as such, with what to do; nothing of the
+    server's insides otherwise.
+    """
+    if status == 507:
+        return (
+            f"The archive's storage is full ({getattr(exc, 'strerror', None) or exc}): what this request sent was "
+            "not stored. Free space on the server, then send it again."
+        )
+    return str(exc) if status < 500 else f"Internal server error ({type(exc).__name__})."
 
 
 def warning_header(text: str) -> str:

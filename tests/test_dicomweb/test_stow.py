@@ -211,3 +211,28 @@ def test_volumes_of_stored_series_are_built_once_stable(tmp_path: Path, data_fil
     finally:
         server.stop()
         archive.close()
+
+
+def test_a_full_disk_is_507_saying_so_and_nothing_is_stored(
+    empty: Served, data_files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import pickle
+
+    import pacslab.ingest.pipeline
+    from pacslab.dicomweb import status_for
+
+    def full(*args: object, **kwargs: object) -> None:
+        # as a worker process raises it: pickled and raised again here
+        raise pickle.loads(pickle.dumps(OSError(errno.ENOSPC, "No space left on device", "/archive/originals/x")))
+
+    monkeypatch.setattr(pacslab.ingest.pipeline, "ingest_many", full)
+    body, ctype = _multipart([p.read_bytes() for p in _generated(data_files)[:2]])
+    r = _post(empty, body, ctype)
+    assert r.status_code == 507
+    message = r.json()["message"]
+    assert "storage is full (No space left on device)" in message and "send it again" in message
+    assert "storage is full" in r.headers["Warning"]
+    assert empty.archive.catalog.count("instances", {}) == 0
+    assert status_for(OSError(errno.EDQUOT, "Disk quota exceeded")) == 507
+    assert status_for(OSError(errno.EIO, "Input/output error")) == 500  # other failures stay internal errors
