@@ -6,6 +6,8 @@ mix-in so that ``except ValueError`` / ``except LookupError`` keep working.
 
 from __future__ import annotations
 
+import errno
+
 __all__ = [
     "AccessDeniedError",
     "ArchiveExistsError",
@@ -27,6 +29,7 @@ __all__ = [
     "StudyNotFoundError",
     "InstanceNotFoundError",
     "VolumeNotFoundError",
+    "is_out_of_space",
 ]
 
 
@@ -108,3 +111,8 @@ class PacslabWarning(UserWarning):
 
 class NonconformantDataWarning(PacslabWarning):
     """Input that does not follow the standard but could still be used."""
+
+
+def is_out_of_space(exc: BaseException) -> bool:
+    """Whether *exc* is a full file system or quota (ENOSPC, EDQUOT): a want of space, not bad input."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

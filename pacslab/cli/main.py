@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pacslab.errors import PacslabError
+from pacslab.errors import PacslabError, is_out_of_space
 
 __all__ = ["main", "print_table"]
 
@@ -98,6 +98,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except PacslabError as exc:
         print(f"pacslab {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if not is_out_of_space(exc):
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"pacslab {args.command}: the storage is full ({exc.strerror}){where}. What was committed before "
+              "stays; free space, then run the command again (an ingest skips what it already stored).",
+              file=sys.stderr)  # fmt: skip
         return 2
     except KeyboardInterrupt:
         return 130

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import errno
 import io
 import json
 import logging
@@ -67,6 +66,7 @@ from pacslab.errors import (
     PacslabError,
     SeriesNotFoundError,
     StudyNotFoundError,
+    is_out_of_space,
 )
 
 if TYPE_CHECKING:
@@ -153,10 +153,6 @@ class PayloadTooLargeError(DicomwebError, ValueError):
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-#: errno values of a full file system or quota: a request failed for want of space, not for what it sent.
-_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
 def status_for(exc: BaseException) -> int:
     """The HTTP status of an exception: the one place errors become statuses."""
     if isinstance(exc, DicomwebError):
@@ -169,8 +165,8 @@ def status_for(exc: BaseException) -> int:
         return 404
     if isinstance(exc, InvalidDicomInputError | CatalogError | ValueError):
         return 400
-    if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
-        return 507  # Insufficient Storage (RFC 4918)
+    if is_out_of_space(exc):
+        return 507  # Insufficient Storage (RFC 4918): a want of space, not anything the request sent
     return 500
 
 
