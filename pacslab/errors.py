@@ -113,6 +113,10 @@ class NonconformantDataWarning(PacslabWarning):
     """Input that does not follow the standard but could still be used."""
 
 
+#: errno values of a full file system or quota (EDQUOT is not on every platform)
+_OUT_OF_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
 def is_out_of_space(exc: BaseException) -> bool:
     """Whether *exc* is a full file system or quota (ENOSPC, EDQUOT): a want of space, not bad input."""
-    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, OSError) and exc.errno in _OUT_OF_SPACE
