@@ -7,7 +7,8 @@ Run by hand: ``.venv/bin/python benchmarks/dicomweb.py [--data DIR] [--small] [-
   default), each into fresh servers in turning order, the median reported with every round's figure;
 * QIDO-RS study search latency, median and p95 over one keep-alive connection (http.client);
 * WADO-RS of one CT series (multipart, streamed) in MB/s, median and best of ``--wado-rounds`` (12)
-  retrievals from each server in turn after a first one (reported too): once after both servers' STOW-RS
+  retrievals from each server in turn after a first one; then the first retrieval of each other CT series
+  (the median and range of the first retrievals reported too): once after both servers' STOW-RS
   (pacslab's originals whole), once more after pacslab built its volumes (originals rebuilt from their
   heads + volume frames);
 * rendered frame latency (``/rendered``, JPEG), median over one keep-alive session.
@@ -42,8 +43,10 @@ import _peers  # noqa: E402
 _DICOM_MULTIPART = 'multipart/related; type="application/dicom"'
 _SERVE = """
 import sys, pacslab
+from pacslab._serving import serving_process
 from pacslab.dicomweb import DicomwebServer
 archive = pacslab.open_archive(sys.argv[1])
+serving_process()  # before the server's threads start, as `pacslab serve` does
 server = DicomwebServer(archive, port=int(sys.argv[2]), stable_delay=None, workers=4).start()
 print("ready", flush=True)
 server.serve_forever()
@@ -169,25 +172,37 @@ def _wado_once(url: str, headers: dict[str, str], study: str, series: str) -> tu
     return size / (time.perf_counter() - start) / 1e6, size
 
 
-def wado_series(servers: dict[str, tuple[str, dict[str, str]]], study: str, series: str, rounds: int) -> dict[str, str]:
-    """WADO-RS of one series from each server in turn, *rounds* times (the order turning each round) after
-    a first retrieval each: per server the median and best MB/s of the rounds, the first's, and the bytes.
+def wado_series(
+    servers: dict[str, tuple[str, dict[str, str]]], series: list[tuple[str, str]], rounds: int
+) -> dict[str, str]:
+    """WADO-RS of the first of *series* (study, series UIDs) from each server in turn, *rounds* times (the
+    order turning each round) after a first retrieval each; then a first retrieval of each other series.
 
-    Alternating puts the servers through the same moments of a shared machine, whose speed drifts by
-    half between minutes. The first retrieval is reported apart: pacslab keeps the chunks it decoded
-    (``volumes.cache-mb``) and Orthanc the files it read or wrote last (``MaximumStorageCacheSize``).
+    Per server: the median and best MB/s of the rounds, the median and range of the first retrievals,
+    and the bytes of the first series. Alternating puts the servers through the same moments of a
+    shared machine, whose speed drifts by half between minutes. First retrievals are reported apart:
+    pacslab keeps the chunks it decoded (``volumes.cache-mb``) and Orthanc the files it read or wrote
+    last (``MaximumStorageCacheSize``).
     """
     rates: dict[str, list[float]] = {who: [] for who in servers}
-    first: dict[str, float] = {}
+    first: dict[str, list[float]] = {who: [] for who in servers}
     sizes: dict[str, int] = {}
-    for who, (url, headers) in servers.items():
-        first[who], _ = _wado_once(url, headers, study, series)
+
+    def first_retrievals(k: int, study: str, uid: str) -> None:
+        for who in list(servers)[:: -1 if k % 2 else 1]:
+            first[who].append(_wado_once(*servers[who], study, uid)[0])
+
+    first_retrievals(0, *series[0])
     for k in range(rounds):
         for who in list(servers)[:: -1 if k % 2 else 1]:
-            rate, sizes[who] = _wado_once(*servers[who], study, series)
+            rate, sizes[who] = _wado_once(*servers[who], *series[0])
             rates[who].append(rate)
+    for k, (study, uid) in enumerate(series[1:], start=1):
+        first_retrievals(k, study, uid)
     return {
-        who: f"{statistics.median(r):.0f} (best {max(r):.0f}; first {first[who]:.0f}; {sizes[who] / 1e6:.0f} MB)"
+        who: f"{statistics.median(r):.0f} (best {max(r):.0f}; first retrievals of {len(series)} series: "
+        f"median {statistics.median(first[who]):.0f}, {min(first[who]):.0f}–{max(first[who]):.0f}; "
+        f"{sizes[who] / 1e6:.0f} MB)"
         for who, r in rates.items()
     }
 
@@ -223,6 +238,11 @@ def main() -> None:
     ct = [p for p in files if pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["Modality"]).Modality == "CT"]
     first = pydicom.dcmread(ct[0], stop_before_pixels=True)
     study, series, sop = first.StudyInstanceUID, first.SeriesInstanceUID, first.SOPInstanceUID
+    ct_series = [(study, series)]  # the first, then every other CT series of the set
+    for p in ct:
+        head = pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["StudyInstanceUID", "SeriesInstanceUID"])
+        if (head.StudyInstanceUID, head.SeriesInstanceUID) not in ct_series:
+            ct_series.append((head.StudyInstanceUID, head.SeriesInstanceUID))
     patient = first.PatientID
     print(f"{len(files)} files, {size / 1e6:.0f} MB; CT series {series}", file=sys.stderr)
 
@@ -251,14 +271,15 @@ def main() -> None:
             put("rendered frame (JPEG), median / p95", who, f"{med:.1f} / {p95:.1f} ms")
         both = {who: (url, headers) for who, (url, headers, _) in peers.items()}
         _peers.settle()
-        wado = f"WADO-RS one CT series, MB/s: median of {args.wado_rounds} alternating after a first"
-        for who, figure in wado_series(both, study, series, args.wado_rounds).items():
+        wado = (f"WADO-RS one CT series, MB/s: median of {args.wado_rounds} alternating after a first; "
+                f"first retrievals of every CT series")  # fmt: skip
+        for who, figure in wado_series(both, ct_series, args.wado_rounds).items():
             put(wado, who, figure)
         print("pacslab: building volumes …", file=sys.stderr)
         seconds = pacslab_server.build_volumes()
         _peers.settle()  # the volumes just written go out before the measurements that follow
         wado_built = wado + ", after pacslab built its volumes"
-        for who, figure in wado_series(both, study, series, args.wado_rounds).items():
+        for who, figure in wado_series(both, ct_series, args.wado_rounds).items():
             put(wado_built, "pacslab, volumes built" if who == "pacslab" else who, figure)
         put("build volumes after STOW (not served)", "pacslab", f"{seconds:.1f} s")
         med, p95 = latency(f"{pacslab_server.url}/studies?PatientID={patient}", pacslab_server.headers, args.repeat,

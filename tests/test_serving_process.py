@@ -1,8 +1,9 @@
 """A serving process keeps the memory it frees (files read batch after batch reuse it, not fresh pages),
-and decodes volume chunks with Blosc's threads."""
+has it in place from its start for any thread, and decodes volume chunks with Blosc's threads."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -48,6 +49,39 @@ def test_files_read_again_and_again_reuse_freed_memory(tmp_path: Path) -> None:
     # glibc's defaults give the batch's memory back and fault it in again: the test can tell them apart
     assert _faults_per_page(tmp_path, "default") > 0.5
 
+
+# A new thread (as a server's executor) decodes its first chunks into new 4 MiB blocks (32 MiB), with
+# Python's GIL held, as numpy allocates; print its minor page faults per page. numpy's request for huge
+# pages is turned off: whether the kernel has free huge pages must not decide the figures.
+_FIRST_USE = """
+import concurrent.futures as cf, resource, sys
+import numpy as np
+if sys.argv[1] == "serving":
+    import pacslab
+    pacslab.config.set({"volumes.cache-mb": 48})
+    from pacslab._serving import serving_process
+    serving_process()
+def first_chunks():
+    blocks = [np.ones((8, 512, 512), np.int16) for _ in range(8)]
+    return sum(b.nbytes for b in blocks)
+with cf.ThreadPoolExecutor(2) as pool:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    n = pool.submit(first_chunks).result()
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / (n / 4096))
+"""
+
+
+@glibc_only
+def test_a_serving_process_has_its_memory_in_place_for_any_thread_from_its_start() -> None:
+    def faults(mode: str) -> float:
+        env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0"}
+        out = subprocess.run([sys.executable, "-c", _FIRST_USE, mode], capture_output=True, text=True, check=True,
+                             env=env)  # fmt: skip
+        return float(out.stdout.strip())
+
+    assert faults("serving") < 0.05
+    # by default a new thread gets a heap of its own and faults its pages in one by one
+    assert faults("default") > 0.5
 
 
 def test_a_serving_process_decodes_with_blosc_threads_in_any_thread() -> None:

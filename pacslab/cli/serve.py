@@ -34,10 +34,12 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
 
 def run(args: argparse.Namespace) -> int:
     """Start the DICOM and DICOMweb services and block until interrupted."""
+    from pacslab._serving import serving_process
     from pacslab.archive import open_archive
     from pacslab.dimse import DicomServer
 
     archive = open_archive(args.root)
+    serving_process()  # before any server thread starts (the archive's own settings read)
     if archive.originals.encryption is not None:
         archive.originals.encryption.key()  # no key (or a wrong one): say so now, not at the first C-STORE
     web = None
