@@ -16,13 +16,20 @@ glibc_only = pytest.mark.skipif(
 )
 
 # Read 16 files of 512 kB in a worker thread (as a server's executor does), free them, again and
-# again; print the minor page faults of the last rounds per page read.
+# again; print the minor page faults of the last rounds per page read. "keep": after keep_freed_memory();
+# "ingest": after `pacslab ingest` ran in this process (an empty folder: nothing else changes the process).
 _ROUNDS = """
 import concurrent.futures as cf, resource, sys
 from pathlib import Path
 if sys.argv[2] == "keep":
     from pacslab._serving import keep_freed_memory
     assert keep_freed_memory()
+elif sys.argv[2] == "ingest":
+    from pacslab.cli.main import main
+    try:
+        main(["ingest", sys.argv[3], sys.argv[4], "--no-progress"])
+    except SystemExit:
+        pass
 files = sorted(Path(sys.argv[1]).iterdir())
 def one_round():
     batch = [f.read_bytes() for f in files]
@@ -36,18 +43,37 @@ with cf.ThreadPoolExecutor(1) as pool:
 """
 
 
-def _faults_per_page(folder: Path, mode: str) -> float:
-    out = subprocess.run([sys.executable, "-c", _ROUNDS, str(folder), mode], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+def _faults_per_page(folder: Path, mode: str, *args: str) -> float:
+    command = [sys.executable, "-c", _ROUNDS, str(folder), mode, *args]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _files(folder: Path) -> Path:
+    folder.mkdir()
+    for i in range(16):
+        (folder / f"{i:02d}.dcm").write_bytes(bytes([i]) * (512 << 10))
+    return folder
 
 
 @glibc_only
 def test_files_read_again_and_again_reuse_freed_memory(tmp_path: Path) -> None:
-    for i in range(16):
-        (tmp_path / f"{i:02d}.dcm").write_bytes(bytes([i]) * (512 << 10))
-    assert _faults_per_page(tmp_path, "keep") < 0.05
+    files = _files(tmp_path / "files")
+    assert _faults_per_page(files, "keep") < 0.05
     # glibc's defaults give the batch's memory back and fault it in again: the test can tell them apart
-    assert _faults_per_page(tmp_path, "default") > 0.5
+    assert _faults_per_page(files, "default") > 0.5
+
+
+@glibc_only
+def test_the_ingest_command_keeps_freed_memory_for_its_workers_and_itself(tmp_path: Path) -> None:
+    import pacslab
+
+    pacslab.open_archive(tmp_path / "archive", create=True).close()
+    (tmp_path / "empty").mkdir()
+    assert (
+        _faults_per_page(_files(tmp_path / "files"), "ingest", str(tmp_path / "archive"), str(tmp_path / "empty"))
+        < 0.05
+    )
 
 
 # A new thread (as a server's executor) decodes its first chunks into new 4 MiB blocks (32 MiB), with

@@ -36,8 +36,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:  # type: igno
 
 def run(args: argparse.Namespace) -> int:
     """Ingest and print the report."""
+    from pacslab._serving import keep_freed_memory
     from pacslab.archive import open_archive
 
+    keep_freed_memory()  # this process and its workers read file after file: reuse the memory, do not refault it
     archive = open_archive(args.root)
     progress = not args.no_progress and sys.stderr.isatty()
     if args.watch:
