@@ -33,6 +33,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import os
 
 __all__ = ["keep_freed_memory", "serving_process"]
 
@@ -57,13 +58,15 @@ def serving_process() -> None:
     """Make this process one that serves: memory kept for reuse and faulted in, Blosc's threads for decoding.
 
     The memory faulted in is the archive's chunk cache (``volumes.cache-mb``) and
-    :data:`STREAMING_BYTES`: a serving process holds that much from its start.
+    :data:`STREAMING_BYTES`, at most an eighth of the memory of the machine (or of its container):
+    a serving process holds that much from its start.
     """
     from numcodecs import blosc
 
     from pacslab.config import config
 
-    keep_freed_memory((int(config.get("volumes.cache-mb")) << 20) + STREAMING_BYTES)
+    wanted = (int(config.get("volumes.cache-mb")) << 20) + STREAMING_BYTES
+    keep_freed_memory(min(wanted, _physical_memory() // 8))  # a small machine or container is not filled up
     blosc.use_threads = True  # chunks decode one at a time, each with Blosc's threads (one per core)
 
 
@@ -91,6 +94,20 @@ def keep_freed_memory(reserve: int = 0) -> bool:
         return False
     _fault_in(libc, reserve)
     return True
+
+
+def _physical_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit when lower (0 if unknown)."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 0
+    try:
+        with open("/sys/fs/cgroup/memory.max") as fh:  # cgroup v2: a container's limit
+            limit = fh.read().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
 
 
 def _fault_in(libc: ctypes.CDLL, nbytes: int) -> None:

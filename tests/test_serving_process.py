@@ -110,6 +110,34 @@ def test_a_serving_process_has_its_memory_in_place_for_any_thread_from_its_start
     assert faults("default") > 0.5
 
 
+# How much a serving process's resident memory grows when it becomes one (MB), the chunk cache 256 MB;
+# "small": on a machine (or in a container) of 256 MB.
+_GROWTH = """
+import resource, sys
+import numcodecs.blosc, pacslab
+from pacslab import _serving
+pacslab.config.set({"volumes.cache-mb": 256})
+if sys.argv[1] == "small":
+    _serving._physical_memory = lambda: 256 << 20
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+_serving.serving_process()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+@glibc_only
+def test_a_serving_process_holds_its_cache_from_the_start_but_not_a_small_machines_memory() -> None:
+    def growth(mode: str) -> float:
+        out = subprocess.run([sys.executable, "-c", _GROWTH, mode], capture_output=True, text=True, check=True)
+        return float(out.stdout.strip())
+
+    from pacslab._serving import _physical_memory
+
+    if _physical_memory() >= 8 * (320 << 20):  # a machine large enough to hold it all
+        assert growth("large") >= 256 + 32  # the cache and part of the streaming memory at least
+    assert growth("small") <= 256 / 8 + 8  # an eighth of the machine at most
+
+
 def test_a_serving_process_decodes_with_blosc_threads_in_any_thread() -> None:
     code = """
 from numcodecs import blosc
