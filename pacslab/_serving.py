@@ -1,11 +1,7 @@
 """What a process that serves (``pacslab serve``, the servers' ``serve_forever``) changes in itself.
 
 :func:`serving_process` does both of these; they are process-wide, so a library a notebook
-imports never does them on its own. ``pacslab ingest`` keeps freed memory too (its worker
-processes, forked from it, with it): each worker reads a folder's files into memory, builds the
-folder's volumes and frees them, folder after folder. The benchmark set (1,460 files, 674 MB),
-16 alternating runs with and without: 199,000 → 94,000 minor page faults, system time
-1.27 → 1.01 s, wall 2.51 → 2.43 s (medians).
+imports never does them on its own.
 
 - glibc's allocator keeps the memory it frees, in one heap for all threads, and the process
   faults in at start what it is going to need (:func:`keep_freed_memory`). A server reads files
@@ -26,6 +22,11 @@ folder's volumes and frees them, folder after folder. The benchmark set (1,460 f
 
 Call it before the process starts its server threads (``pacslab serve`` does): a thread that
 has allocated already keeps its own heap.
+
+``pacslab ingest`` keeps freed memory too (its worker processes, forked from it, with it): each
+worker reads a folder's files into memory, builds the folder's volumes and frees them, folder
+after folder. The benchmark set (1,460 files, 674 MB), 16 alternating runs with and without:
+199,000 → 94,000 minor page faults, system time 1.27 → 1.01 s, wall 2.51 → 2.43 s (medians).
 """
 
 from __future__ import annotations
