@@ -426,7 +426,9 @@ class Archive:
         for attempt in range(3):
             if row["stored_codec"] != Codec.PIXEL_REF.value:
                 try:
-                    return self.originals.read(row["stored_key"], sha256=row["sha256"] if verify else None)
+                    if verify:  # from storage, hashed again
+                        return self.originals.read(row["stored_key"], sha256=row["sha256"])
+                    return source.whole(self.originals, row["stored_key"])
                 except StorageError:  # a volume build may have moved the pixels into the volume meanwhile
                     now = self._row_now(sop)
                     if attempt == 2 or now["stored_key"] == row["stored_key"]:

@@ -62,12 +62,13 @@ class PixelRef:
 
 
 class PixelSource:
-    """Reads frames of volumes, keeping decoded blocks of slices (the last used, up to *cache_bytes*) and heads files.
+    """Reads volume frames and whole originals, keeping the last used (up to *cache_bytes*), and heads files.
 
     Retrieving a whole series instance by instance then decodes each Zarr chunk once, not
     once per slice; an archive's own source, shared by its reads, keeps a series' blocks
-    for the next retrieval too (``volumes.cache-mb``). Volume generations are never reused,
-    so a block cached under its volume's path never goes stale.
+    (or its whole originals, before its volume is built) for the next retrieval too
+    (``volumes.cache-mb``). Volume generations are never reused, and a whole original's key
+    names its content, so nothing kept goes stale.
 
     Parameters
     ----------
@@ -75,14 +76,16 @@ class PixelSource:
     root : str
         The archive root.
     cache_bytes : int
-        Decoded blocks kept, least recently used dropped first; the last one is kept whatever its size.
+        Decoded blocks and whole originals kept, least recently used dropped first; the last one is kept
+        whatever its size.
     """
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str, *, cache_bytes: int = 32 << 20) -> None:
         self.fs, self.root, self.cache_bytes = fs, root, cache_bytes
         self._arrays: OrderedDict[str, Any] = OrderedDict()
-        self._blocks: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-        self._cached = 0  # bytes of the blocks kept
+        #: decoded blocks by (volume path, t, first z), whole originals by (key, -1, -1)
+        self._blocks: OrderedDict[tuple[str, int, int], np.ndarray | bytes] = OrderedDict()
+        self._cached = 0  # bytes of what is kept
         #: the heads files of the last few volume generations read (they never change once written)
         self._head_files: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.RLock()  # one source serves the archive's reads from many threads
@@ -106,21 +109,43 @@ class PixelSource:
         cz = array.chunks[dims.index("z")]
         z0 = (z // cz) * cz
         key = (path, t, z0)
+        block = self._recall(key)
+        if block is None:
+            index = (slice(z0, z0 + cz),) if dims[0] == "z" else (t, slice(z0, z0 + cz))
+            block = np.asarray(array[index])  # decoded outside the lock: other threads read other blocks meanwhile
+            block.flags.writeable = False  # shared by every read of it: changing a frame would change them all
+            self._keep(key, block)
+        return block[z - z0]
+
+    def whole(self, store: OriginalStore, key: str) -> bytes:
+        """The original stored whole under *key*, kept with the decoded blocks (least recently used dropped first).
+
+        A whole-file key names its content (its SHA-256), so what is kept never goes stale: a
+        series retrieved again before its volume is built is not read from storage again.
+        """
+        data = self._recall((key, -1, -1))
+        if data is None:
+            data = store.read(key)
+            self._keep((key, -1, -1), data)
+        return data
+
+    def _recall(self, key: tuple[str, int, int]) -> Any:
+        """What :meth:`_keep` kept under *key*, now the most recently used; None when it is not (or no longer) kept."""
         with self._lock:
-            block = self._blocks.get(key)
-            if block is not None:
+            value = self._blocks.get(key)
+            if value is not None:
                 self._blocks.move_to_end(key)
-                return block[z - z0]
-        index = (slice(z0, z0 + cz),) if dims[0] == "z" else (t, slice(z0, z0 + cz))
-        block = np.asarray(array[index])  # decoded outside the lock: other threads read other blocks meanwhile
-        block.flags.writeable = False  # shared by every read of it: changing a frame would change them all
+            return value
+
+    def _keep(self, key: tuple[str, int, int], value: np.ndarray | bytes) -> None:
+        """Keep *value* (a decoded block, or a whole original) while :attr:`cache_bytes` allows."""
         with self._lock:
             if key not in self._blocks:
-                self._blocks[key] = block
-                self._cached += block.nbytes
+                self._blocks[key] = value
+                self._cached += len(value) if isinstance(value, bytes) else value.nbytes
             while self._cached > self.cache_bytes and len(self._blocks) > 1:
-                self._cached -= self._blocks.popitem(last=False)[1].nbytes
-        return block[z - z0]
+                _, dropped = self._blocks.popitem(last=False)
+                self._cached -= len(dropped) if isinstance(dropped, bytes) else dropped.nbytes
 
     def pixel_frames(self, path: str, ref: PixelRef) -> list[np.ndarray]:
         """The frames of an original's pixel data, in file order, as arrays of its dtype.

@@ -306,6 +306,30 @@ def test_a_series_retrieved_again_is_not_decoded_again(archive, tmp_path, monkey
         assert all(b.readonly for b in buffers[1:])  # frames shared by retrievals cannot be changed by one of them
 
 
+def test_whole_originals_retrieved_again_are_not_read_again(archive, tmp_path, monkeypatch):
+    """Before a series' volume is built its originals rest whole: the archive keeps those it read too."""
+    datasets = examples.generate_ct_series(seed=40, n_slices=6, rows=32, columns=32)
+    files = _files(datasets, tmp_path / "in")
+    for data in files.values():
+        archive.ingest_bytes(data)  # volumes left pending, originals whole
+    uid = datasets[0].SeriesInstanceUID
+    reads, read = [], OriginalStore.read
+    monkeypatch.setattr(OriginalStore, "read", lambda self, key, **kw: reads.append(key) or read(self, key, **kw))
+    expected = {name.removesuffix(".dcm"): data for name, data in files.items()}
+    assert dict(archive.iter_instances(uid)) == expected
+    assert len(reads) == 6
+    assert dict(archive.iter_instances(uid)) == expected
+    assert len(reads) == 6  # kept from the first retrieval
+    assert archive.read_instance(next(iter(expected)), verify=True) == expected[next(iter(expected))]
+    assert len(reads) == 7  # a verified read goes to storage and hashes what it finds there
+    with pacslab.config.set({"volumes.cache-mb": 0}):  # only the last one read is kept
+        small = pacslab.open_archive(archive.url)
+    for _ in range(2):
+        assert dict(small.iter_instances(uid)) == expected
+    assert len(reads) == 7 + 12
+    small.close()
+
+
 def test_the_decoded_chunks_kept_are_bounded(archive, tmp_path, monkeypatch):
     datasets = examples.generate_ct_series(seed=39, n_slices=20, rows=40, columns=40)
     files = _files(datasets, tmp_path / "in")
