@@ -21,6 +21,7 @@ from typing import Any
 import fsspec
 import numpy as np
 
+from pacslab._lru import ByteBudgetCache
 from pacslab.errors import StorageError
 from pacslab.storage import OriginalStore, check_sha256, join
 from pacslab.volumes._chunks import open_chunks
@@ -81,11 +82,10 @@ class PixelSource:
     """
 
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str, *, cache_bytes: int = 32 << 20) -> None:
-        self.fs, self.root, self.cache_bytes = fs, root, cache_bytes
+        self.fs, self.root = fs, root
         self._arrays: OrderedDict[str, Any] = OrderedDict()
         #: decoded blocks by (volume path, t, first z), whole originals by (key, -1, -1)
-        self._blocks: OrderedDict[tuple[str, int, int], np.ndarray | bytes] = OrderedDict()
-        self._cached = 0  # bytes of what is kept
+        self._kept: ByteBudgetCache[tuple[str, int, int], np.ndarray | bytes] = ByteBudgetCache(cache_bytes)
         #: the heads files of the last few volume generations read (they never change once written)
         self._head_files: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.RLock()  # one source serves the archive's reads from many threads
@@ -109,12 +109,12 @@ class PixelSource:
         cz = array.chunks[dims.index("z")]
         z0 = (z // cz) * cz
         key = (path, t, z0)
-        block = self._recall(key)
+        block = self._kept.get(key)
         if block is None:
             index = (slice(z0, z0 + cz),) if dims[0] == "z" else (t, slice(z0, z0 + cz))
             block = np.asarray(array[index])  # decoded outside the lock: other threads read other blocks meanwhile
             block.flags.writeable = False  # shared by every read of it: changing a frame would change them all
-            self._keep(key, block)
+            self._kept.put(key, block)
         return block[z - z0]
 
     def whole(self, store: OriginalStore, key: str) -> bytes:
@@ -123,29 +123,11 @@ class PixelSource:
         A whole-file key names its content (its SHA-256), so what is kept never goes stale: a
         series retrieved again before its volume is built is not read from storage again.
         """
-        data = self._recall((key, -1, -1))
+        data = self._kept.get((key, -1, -1))
         if data is None:
             data = store.read(key)
-            self._keep((key, -1, -1), data)
-        return data
-
-    def _recall(self, key: tuple[str, int, int]) -> Any:
-        """What :meth:`_keep` kept under *key*, now the most recently used; None when it is not (or no longer) kept."""
-        with self._lock:
-            value = self._blocks.get(key)
-            if value is not None:
-                self._blocks.move_to_end(key)
-            return value
-
-    def _keep(self, key: tuple[str, int, int], value: np.ndarray | bytes) -> None:
-        """Keep *value* (a decoded block, or a whole original) while :attr:`cache_bytes` allows."""
-        with self._lock:
-            if key not in self._blocks:
-                self._blocks[key] = value
-                self._cached += len(value) if isinstance(value, bytes) else value.nbytes
-            while self._cached > self.cache_bytes and len(self._blocks) > 1:
-                _, dropped = self._blocks.popitem(last=False)
-                self._cached -= len(dropped) if isinstance(dropped, bytes) else dropped.nbytes
+            self._kept.put((key, -1, -1), data)
+        return data  # type: ignore[return-value]
 
     def pixel_frames(self, path: str, ref: PixelRef) -> list[np.ndarray]:
         """The frames of an original's pixel data, in file order, as arrays of its dtype.

@@ -9,11 +9,12 @@ from __future__ import annotations
 import struct
 import threading
 import zlib
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
 import xarray as xr
+
+from pacslab._lru import ByteBudgetCache
 
 __all__ = ["PLANES", "SliceSource", "orientation_label", "png_bytes", "thumbnail_png", "window_to_uint8"]
 
@@ -75,9 +76,7 @@ class SliceSource:
         self.direction = np.asarray(self.attrs.get("direction", np.eye(3)), dtype=float)
         chunks = self.volume.chunks
         self.block = int(chunks[0][0]) if chunks else self.shape[0]
-        self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._lock = threading.RLock()
-        self._cache_bytes = cache_bytes
+        self._blocks: ByteBudgetCache[int, np.ndarray] = ByteBudgetCache(cache_bytes)
         self.flip_rows = bool(self.direction[2][2] > 0)  # normal toward the head: draw z from top down reversed
 
     # -- geometry --------------------------------------------------------------------------------
@@ -166,16 +165,11 @@ class SliceSource:
 
     # -- pixels ----------------------------------------------------------------------------------
     def _load_block(self, b: int) -> np.ndarray:
-        with self._lock:
-            if b in self._blocks:
-                self._blocks.move_to_end(b)
-                return self._blocks[b]
-        z0 = b * self.block
-        data = np.asarray(self.volume[z0 : z0 + self.block].values)
-        with self._lock:
-            self._blocks[b] = data
-            while sum(a.nbytes for a in self._blocks.values()) > self._cache_bytes and len(self._blocks) > 1:
-                self._blocks.popitem(last=False)
+        data = self._blocks.get(b)
+        if data is None:
+            z0 = b * self.block
+            data = np.asarray(self.volume[z0 : z0 + self.block].values)
+            self._blocks.put(b, data)
         return data
 
     def _all(self) -> np.ndarray:
