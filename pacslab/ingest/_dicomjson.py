@@ -26,6 +26,10 @@ the value, deferred values, and elements pydicom already converted. Exceptions
 propagate, as pydicom's would. Non-default pydicom settings (``config``, hooks)
 raise :class:`UnsupportedSettingsError`: the caller then uses pydicom throughout.
 
+A value seen before (the files of a series repeat most of their header) is not read again:
+its encoded element is kept (a bounded memo, per process) and shared by the dicts returned
+since, which are therefore read-only.
+
 The tests (``tests/test_ingest/test_header_json.py``) compare the output with
 pydicom's on its test files, the synthetic studies and fuzzed mutants.
 """
@@ -64,6 +68,12 @@ _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 #: Integer and decimal strings whose ``int()``/``float()`` equals pydicom's IS and DSfloat values.
 _IS_RE = re.compile(r" *[+-]?[0-9]{1,15} *")  # longer integers may become ISfloat in pydicom
 _DS_RE = re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *")
+
+#: Encoded values by (VR, value bytes, little endian, text codec): the files of a series repeat most of their
+#: header, and its values' JSON is shared between the headers of the files that have them (read-only).
+_MEMO: dict[tuple[str, bytes, bool, str | None], dict[str, Any]] = {}
+_MEMO_ENTRIES = 8192
+_MEMO_VALUE_BYTES = 256
 
 Reader = Callable[[bytes, bool, "str | None"], Any]
 BulkHandler = Callable[[DataElement], str]
@@ -302,10 +312,18 @@ class _Encoder:
             return self.binary(elem, vr, value)
         if length != len(value):
             return _DELEGATE
-        result = _READERS[vr](value, elem.is_little_endian, codec)
-        if result is _DELEGATE:
-            return _DELEGATE
-        return {"vr": vr} if result is None else {"vr": vr, "Value": result}
+        key = (vr, value, elem.is_little_endian, codec) if length <= _MEMO_VALUE_BYTES else None
+        encoded = _MEMO.get(key) if key is not None else None
+        if encoded is None:
+            result = _READERS[vr](value, elem.is_little_endian, codec)
+            if result is _DELEGATE:
+                return _DELEGATE
+            encoded = {"vr": vr} if result is None else {"vr": vr, "Value": result}
+            if key is not None:
+                if len(_MEMO) >= _MEMO_ENTRIES:
+                    _MEMO.clear()
+                _MEMO[key] = encoded
+        return encoded
 
     def raw_sequence(self, elem: RawDataElement, ds: Dataset) -> Any:
         """The JSON of a raw SQ whose items :func:`~pacslab.ingest._rawread.sequence_items` reads, or ``_DELEGATE``."""
@@ -360,7 +378,8 @@ def dataset_to_json_dict(
     Returns
     -------
     dict
-        The DICOM JSON object, keys in dataset order.
+        The DICOM JSON object, keys in dataset order. Read-only: its elements may be shared with
+        those of other calls' results.
 
     Raises
     ------

@@ -216,11 +216,26 @@ def _header_text(header: dict[str, Any] | None, keyword: str) -> str | None:
     if values is None or values is _ASK_PYDICOM:
         return values
     vr = header[_json_key(keyword)]["vr"]  # type: ignore[index]
-    if vr in _NOT_TEXT_VRS:
+    if vr == "PN":
+        values = [_person_name_text(v) for v in values]
+        if None in values:
+            return _ASK_PYDICOM
+    elif vr in _NOT_TEXT_VRS:
         return _ASK_PYDICOM
     if len(values) == 1:
         return str(values[0]).strip().rstrip("\x00") or None
     return "\\".join(str(v) for v in values)
+
+
+def _person_name_text(name: Any) -> str | None:
+    """``str()`` of pydicom's ``PersonName`` from a JSON name of one or two groups; None when it cannot tell.
+
+    pydicom keeps every ``=`` group of a name, JSON at most three: a name with three groups may
+    have had more.
+    """
+    if not isinstance(name, dict) or len(name) > 2 or not all(isinstance(v, str) for v in name.values()):
+        return None
+    return "=".join(name.values())  # Alphabetic, then Ideographic: the groups in order, trailing empty ones dropped
 
 
 def _attributes(ds: Dataset, transfer_syntax: str | None, header: dict[str, Any] | None = None) -> dict[str, Any]:

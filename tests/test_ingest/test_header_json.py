@@ -24,6 +24,7 @@ from pydicom.datadict import DicomDictionary
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+import pacslab.ingest._dicomjson as _dicomjson
 import pacslab.ingest._prepare as prepare
 from pacslab import examples
 from pacslab.ingest._dicomjson import UnsupportedSettingsError, dataset_to_json_dict
@@ -290,6 +291,11 @@ def _raw_cases() -> list[tuple[str, list[tuple[int, str, bytes]]]]:
         ("bad VR", [(0x00100010, "XX", b"Doe")]),
         ("sequence", [(0x00081140, "SQ", _item(_element(0x00081150, "UI", b"1.2\x00", ExplicitVRLittleEndian)))]),
         ("empty sequence", [(0x00081140, "SQ", b"")]),
+        # person names: pydicom keeps every "=" group, JSON three; the catalog columns must not follow JSON
+        ("PN groups", [(0x00100010, "PN", b"Doe^J=I=P=extra"), (0x00080090, "PN", b"=Ideo")]),
+        ("PN three groups", [(0x00100010, "PN", b"A=B=C"), (0x00080090, "PN", b"A==C ")]),
+        ("PN trailing groups", [(0x00100010, "PN", b" Doe^J = "), (0x00080090, "PN", b"A==\x00")]),
+        ("PN several names", [(0x00100010, "PN", b"A^B=C\\D"), (0x00080090, "PN", b"X\\Y=Z=W=V")]),
     ]
     return cases
 
@@ -318,6 +324,23 @@ def test_plain_values_are_encoded_from_raw(syntax: str) -> None:
     delegated: list[int] = []
     assert _fast_json(ds, delegated) == _outcome(_pydicom_json, _file(plain, syntax))
     assert delegated == []
+
+
+def test_values_seen_before_are_encoded_once_and_the_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_dicomjson, "_MEMO", {})
+    monkeypatch.setattr(_dicomjson, "_MEMO_ENTRIES", 8)
+    reads: list[bytes] = []
+    original = _dicomjson._READERS["LO"]
+    monkeypatch.setitem(_dicomjson._READERS, "LO", lambda value, *args: reads.append(value) or original(value, *args))
+    names = [0x00081030, 0x0008103E, 0x00100020, 0x00080070, 0x00181030, 0x00321060]  # LO
+    counts = []
+    for k in range(3):  # the second file repeats the first one's values, the third has others
+        data = _file([(tag, "LO", f"v{i} {k // 2}".encode()) for i, tag in enumerate(names)], ExplicitVRLittleEndian)
+        del reads[:]
+        assert _fast_json(read_dataset(data, check=False)) == _outcome(_pydicom_json, data)
+        counts.append(len(reads))
+        assert len(_dicomjson._MEMO) <= 8
+    assert counts == [6, 0, 6]
 
 
 @pytest.mark.parametrize("syntax", SYNTAXES, ids=["explicit-le", "implicit-le", "explicit-be"])
@@ -385,6 +408,28 @@ def test_synthetic_studies_take_the_fast_path(
                 assert all(" or " in pydicom.datadict.dictionary_VR(tag) for tag in delegated), (name, delegated)
             else:
                 assert delegated == [], (name, [f"{tag:08X}" for tag in delegated])
+
+
+def test_catalog_columns_of_synthetic_studies_come_from_the_header(
+    synthetic: tuple[str, dict[str, list[bytes]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # names included: converting an element through pydicom would pass the equality tests, slowly
+    _, series = synthetic
+    asked: list[Any] = []
+    original = Dataset.get
+
+    def recording(self: Dataset, key: Any, default: Any = None) -> Any:
+        asked.append(key)
+        return original(self, key, default)
+
+    for name, files in series.items():
+        ds = read_dataset(files[0], check=False)
+        header = _header(ds)[1]
+        monkeypatch.setattr(Dataset, "get", recording)
+        attributes = prepare._attributes(ds, prepare._transfer_syntax(ds), header)
+        monkeypatch.undo()
+        assert attributes["PatientName"], name
+        assert not [k for k in asked if isinstance(k, str)], (name, asked)
 
 
 # -- fuzzed mutants -----------------------------------------------------------------------------------------
