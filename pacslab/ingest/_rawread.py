@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import struct
+from typing import Any
 
 from pydicom import uid as pydicom_uid
 from pydicom.charset import convert_encodings, default_encoding
@@ -50,6 +51,26 @@ _NOT_EXPLICIT_LE = frozenset(
 )
 
 
+_RAW_FIELDS = ("tag", "VR", "length", "value", "value_tell", "is_implicit_VR", "is_little_endian", "is_raw",
+               "is_buffered")  # fmt: skip
+
+
+def _raw_element(cls: type, values: tuple[Any, ...]) -> Any:
+    """``RawDataElement`` of the first seven *values* through its constructor."""
+    return cls(*values[:7])
+
+
+#: Makes ``RawDataElement(tag, vr, length, value, value_tell, False, True)`` from those values and the defaults
+#: (True, False): straight as the tuple it is when its fields are the ones known here, skipping its Python
+#: ``__new__``, through the constructor otherwise.
+_new_tuple = (
+    tuple.__new__
+    if RawDataElement._fields == _RAW_FIELDS
+    and RawDataElement._field_defaults == {"is_raw": True, "is_buffered": False}
+    else _raw_element
+)
+
+
 class _Declined(Exception):
     """The bytes are not the plain case: pydicom reads them."""
 
@@ -78,7 +99,7 @@ def read_part10(data: bytes) -> FileDataset | None:
 def _read(data: bytes) -> FileDataset | None:
     fp = io.BytesIO(data)
     meta_elements, start = _elements(data, 132, fp, group=2)
-    file_meta = FileMetaDataset(Dataset(meta_elements))
+    file_meta = FileMetaDataset(meta_elements)
     file_meta.set_original_encoding(is_implicit_vr=False, is_little_endian=True, character_encoding=default_encoding)
     if not meta_elements or start >= len(data) or data[start : start + 2] == b"\x00\x00":
         return None  # no File Meta, nothing after it, or a command set: pydicom's other paths
@@ -87,9 +108,8 @@ def _read(data: bytes) -> FileDataset | None:
     if transfer_syntax is None or transfer_syntax in _NOT_EXPLICIT_LE:
         return None
     elements, _ = _elements(data, start, fp)  # to the end: anything short of it was declined
-    dataset = Dataset(elements, parent_encoding=default_encoding)
-    ds = FileDataset(fp, dataset, data[:128], file_meta, False, True)
-    ds.set_original_encoding(False, True, dataset._character_set)
+    ds = FileDataset(fp, elements, data[:128], file_meta, False, True)  # the dataset dcmread wraps: the same dict
+    ds.set_original_encoding(False, True, ds._character_set)
     return ds
 
 
@@ -203,6 +223,6 @@ def _elements(
         value = data[pos : pos + length] if length else empty_value_for_VR(vr, raw=True)
         if value_tag == _CHARSET:
             encoding = convert_encodings(convert_string(value or b"", True))
-        out[tag] = RawDataElement(tag, vr, length, value, pos, False, True)
+        out[tag] = _new_tuple(RawDataElement, (tag, vr, length, value, pos, False, True, True, False))
         pos += length
     return out, pos

@@ -102,6 +102,15 @@ def _ct_bytes(**file_meta: str) -> bytes:
     return buffer.getvalue()
 
 
+def test_elements_made_through_pydicoms_constructor_are_the_same(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # what the reader falls back to when RawDataElement's fields are not the ones it knows
+    from pacslab.ingest import _rawread
+
+    monkeypatch.setattr(_rawread, "_new_tuple", _rawread._raw_element)
+    paths = [path for path in get_testdata_files() if os.path.isfile(path)][:40]
+    assert sum(_compare(open(path, "rb").read(), path) for path in paths) >= 10  # noqa: SIM115
+
+
 def test_damaged_files_are_left_to_pydicom() -> None:
     data = _ct_bytes()
     meta_end = 132 + 12 + struct.unpack_from("<L", data, 140)[0]
