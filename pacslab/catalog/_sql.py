@@ -9,7 +9,7 @@ import os
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
@@ -230,8 +230,14 @@ class SQLCatalog:
         records = list(records)
         return list(self._write(lambda db: self._add_records(db, records)))
 
-    def _add_records(self, db: Any, records: list[InstanceRecord]) -> list[str]:
-        """The work of :meth:`add_instances`, in the transaction *db*."""
+    def _add_records(
+        self, db: Any, records: list[InstanceRecord], storage: Mapping[str, dict[str, Any]] | None = None
+    ) -> list[str]:
+        """The work of :meth:`add_instances`, in the transaction *db*.
+
+        *storage*: by SOPInstanceUID, where the original of a new record rests instead of where the
+        record says (``stored_key``, ``stored_codec``, ``stored_size``, ``pixel_ref``).
+        """
         # One order for every writer, so that concurrent writers lock rows in the same order.
         order = sorted(
             range(len(records)),
@@ -246,9 +252,10 @@ class SQLCatalog:
         touched_studies: set[str] = set()
         pending: set[str] = set()
         now = _now()
+        parents: set[tuple[Any, ...]] = set()  # patient, study and series rows this transaction has seen
         for i in order:
             rec = records[i]
-            outcomes[i] = self._add_one(db, rec, now)
+            outcomes[i] = self._add_one(db, rec, now, parents, storage)
             if outcomes[i] == "new":
                 touched_series.add(rec.series_instance_uid)
                 touched_studies.add(rec.study_instance_uid)
@@ -274,8 +281,10 @@ class SQLCatalog:
         """
         records = list(records)
 
+        storage = {u["SOPInstanceUID"]: u for u in instance_updates}
+
         def work(db: Any) -> bool:
-            outcomes = self._add_records(db, records)
+            outcomes = self._add_records(db, records, storage)  # each row written once, as it ends up
             # a writer adding instances of this series meanwhile waits here (or made this one wait above)
             self._lock_row(db, "series", "SeriesInstanceUID", series_instance_uid)
             (count,) = db.execute(
@@ -284,7 +293,9 @@ class SQLCatalog:
             ).fetchone()
             if any(outcome != "new" for outcome in outcomes) or count != sum(r.has_pixels for r in records):
                 raise _NotWhole
-            self._set_volumes(db, series_instance_uid, volumes, state, reason, instance_updates)
+            added = {r.sop_instance_uid for r in records}
+            others = [u for u in instance_updates if u["SOPInstanceUID"] not in added]
+            self._set_volumes(db, series_instance_uid, volumes, state, reason, others)
             return True
 
         try:
@@ -292,29 +303,39 @@ class SQLCatalog:
         except _NotWhole:
             return False
 
-    def _add_one(self, db: Any, rec: InstanceRecord, now: str) -> str:
+    def _add_one(
+        self,
+        db: Any,
+        rec: InstanceRecord,
+        now: str,
+        parents: set[tuple[Any, ...]],
+        storage: Mapping[str, dict[str, Any]] | None = None,
+    ) -> str:
         a = rec.attributes
         row = db.execute("SELECT sha256 FROM instances WHERE SOPInstanceUID = ?", (rec.sop_instance_uid,)).fetchone()
         if row is not None:
             return self._add_existing(db, rec, row[0], now)
         patient = [a.get(c) for c in PATIENT_COLUMNS]
         patient[1] = patient[1] or ""
-        db.execute(
-            f"INSERT OR IGNORE INTO patients ({', '.join(PATIENT_COLUMNS)}) VALUES (?,?,?,?,?)",
-            patient,
-        )
         study_cols = PATIENT_COLUMNS + STUDY_COLUMNS
-        db.execute(
-            f"INSERT OR IGNORE INTO studies ({', '.join(study_cols)}, created_at, updated_at) "
-            f"VALUES ({', '.join('?' * (len(study_cols) + 2))})",
-            patient + [a.get(c) for c in STUDY_COLUMNS] + [now, now],
-        )
         series_cols = ("StudyInstanceUID",) + SERIES_COLUMNS
-        db.execute(
-            f"INSERT OR IGNORE INTO series ({', '.join(series_cols)}, created_at, updated_at) "
-            f"VALUES ({', '.join('?' * (len(series_cols) + 2))})",
-            [a.get(c) for c in series_cols] + [now, now],
-        )
+        for table, cols, values in (
+            ("patients", PATIENT_COLUMNS, patient),
+            ("studies", study_cols, patient + [a.get(c) for c in STUDY_COLUMNS] + [now, now]),
+            ("series", series_cols, [a.get(c) for c in series_cols] + [now, now]),
+        ):
+            seen = (table, *values)
+            if seen in parents:  # the same row again in this transaction: ignored, as the first time or since
+                continue
+            stamps = ", created_at, updated_at" if table != "patients" else ""
+            db.execute(
+                f"INSERT OR IGNORE INTO {table} ({', '.join(cols)}{stamps}) VALUES ({', '.join('?' * len(values))})",
+                values,
+            )
+            parents.add(seen)
+        stored = storage.get(rec.sop_instance_uid) if storage else None
+        if stored is None:
+            stored = {"stored_key": rec.stored_key, "stored_codec": rec.stored_codec, "stored_size": rec.stored_size}
         inst_cols = ("SeriesInstanceUID", "StudyInstanceUID") + INSTANCE_COLUMNS
         extra = (
             "has_pixels",
@@ -323,6 +344,7 @@ class SQLCatalog:
             "stored_key",
             "stored_codec",
             "stored_size",
+            "pixel_ref",
             "source",
             "received_at",
             "geometry",
@@ -336,9 +358,10 @@ class SQLCatalog:
                 int(rec.has_pixels),
                 rec.sha256,
                 rec.size,
-                rec.stored_key,
-                rec.stored_codec,
-                rec.stored_size,
+                stored["stored_key"],
+                stored["stored_codec"],
+                stored["stored_size"],
+                stored.get("pixel_ref"),
                 rec.source,
                 now,
                 rec.geometry,
