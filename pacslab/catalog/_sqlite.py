@@ -12,6 +12,7 @@ import json
 import logging
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,8 @@ class SQLiteCatalog(SQLCatalog):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self.path = str(path)
+        # closed when the catalog is collected, or at exit (a command line ending without teardown included)
+        weakref.finalize(self, self._conn.close)
         self._conn.execute("PRAGMA busy_timeout=60000")
         self._conn.execute("PRAGMA foreign_keys=OFF")
         self._conn.create_function("pacslab_match", 2, _sql_match, deterministic=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import importlib
 import json
+import os
 import sys
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from pacslab.errors import PacslabError, is_out_of_space
 
@@ -94,6 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pacslab import set_log_level
 
         set_log_level("INFO")
+    status = _run(args)
+    if as_program and args.command in SUBCOMMANDS and threading.active_count() == 1:
+        _exit(status)
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit status; errors a user can act on are told on stderr, without a traceback."""
     try:
         return int(args.func(args) or 0)
     except PacslabError as exc:
@@ -109,6 +120,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _exit(status: int) -> NoReturn:
+    """End the program now: what exit does for the world outside, without tearing the interpreter down.
+
+    Freeing every module and object one by one takes ~0.1 s after an ingest (4 % of it); the
+    system takes the memory back at once. Done here as at exit: the atexit handlers (which close
+    the catalog's connections and run ``weakref.finalize`` callbacks) and flushing the standard
+    streams (status 120 when that fails, as Python's). Only for pacslab's own commands, when no
+    other thread runs: files they write are closed by then.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            status = status or 120
+    os._exit(status)
 
 
 if __name__ == "__main__":

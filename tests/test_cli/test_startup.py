@@ -54,10 +54,10 @@ def test_only_the_program_freezes_what_it_loaded(tmp_path) -> None:
     import pacslab.cli.main as cli
 
     code = (
-        "import gc, sys, pacslab.cli.main as m\n"
+        "import atexit, gc, sys, pacslab.cli.main as m\n"
         "sys.argv[1:] = ['init', sys.argv[1]]\n"
+        "atexit.register(lambda: print(gc.get_freeze_count()))\n"  # the program ends in main()
         "m.main()\n"
-        "print(gc.get_freeze_count())"
     )
     argv = [sys.executable, "-c", code, str(tmp_path / "a")]
     frozen = subprocess.run(argv, capture_output=True, text=True, check=True)
