@@ -188,6 +188,10 @@ _ASK_PYDICOM: Any = object()
 #: VRs whose JSON value is not the text ``str()`` of pydicom's value gives (DS "1.50" is 1.5 in JSON; a PN
 #: of more than three component groups keeps them all in pydicom, three in JSON).
 _NOT_TEXT_VRS = frozenset({"DS", "FL", "FD", "AT", "PN", "SQ", "OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+_NUMBER_VRS = frozenset({"DS", "FL", "FD"})
+#: VRs whose JSON value is not pydicom's as a plain number or text.
+_NOT_PLAIN_VRS = _NOT_TEXT_VRS - _NUMBER_VRS - {"AT"}
+_PLAIN = (int, float, str)
 
 
 @functools.lru_cache(maxsize=256)
@@ -195,27 +199,27 @@ def _json_key(keyword: str) -> str:
     return f"{pydicom.datadict.tag_for_keyword(keyword):08X}"
 
 
-def _header_values(header: dict[str, Any] | None, keyword: str) -> list[Any] | None:
-    """The ``Value`` list of *keyword* in a DICOM JSON header (None when absent or empty), or ``_ASK_PYDICOM``."""
-    if header is None:
-        return _ASK_PYDICOM
-    element = header.get(_json_key(keyword))
+def _header_values(element: dict[str, Any] | None) -> list[Any] | None:
+    """The ``Value`` list of a DICOM JSON *element* (None when absent or empty), or ``_ASK_PYDICOM``."""
     if element is None:
         return None
     values = element.get("Value")
     if not values:
         return _ASK_PYDICOM if "BulkDataURI" in element or "InlineBinary" in element else None
-    if any(v is None for v in values):  # an empty value among several: pydicom keeps ""
+    if None in values:  # an empty value among several: pydicom keeps ""
         return _ASK_PYDICOM
     return values
 
 
 def _header_text(header: dict[str, Any] | None, keyword: str) -> str | None:
     """:func:`_text` of pydicom's value of *keyword*, from the header; ``_ASK_PYDICOM`` when it cannot tell."""
-    values = _header_values(header, keyword)
+    if header is None:
+        return _ASK_PYDICOM
+    element = header.get(_json_key(keyword))
+    values = _header_values(element)
     if values is None or values is _ASK_PYDICOM:
         return values
-    vr = header[_json_key(keyword)]["vr"]  # type: ignore[index]
+    vr = element["vr"]  # type: ignore[index]
     if vr == "PN":
         values = [_person_name_text(v) for v in values]
         if None in values:
@@ -238,12 +242,16 @@ def _person_name_text(name: Any) -> str | None:
     return "=".join(name.values())  # Alphabetic, then Ideographic: the groups in order, trailing empty ones dropped
 
 
+#: The catalog columns read from a file (its transfer syntax is not in its dataset).
+_ATTRIBUTE_KEYWORDS = tuple(
+    k for k in PATIENT_COLUMNS + STUDY_COLUMNS + SERIES_COLUMNS + INSTANCE_COLUMNS if k != "TransferSyntaxUID"
+)
+
+
 def _attributes(ds: Dataset, transfer_syntax: str | None, header: dict[str, Any] | None = None) -> dict[str, Any]:
     """The catalog columns of an instance: from its DICOM JSON *header* when given, else from *ds*."""
     out: dict[str, Any] = {}
-    for keyword in PATIENT_COLUMNS + STUDY_COLUMNS + SERIES_COLUMNS + INSTANCE_COLUMNS:
-        if keyword == "TransferSyntaxUID":
-            continue
+    for keyword in _ATTRIBUTE_KEYWORDS:
         value = _header_text(header, keyword)
         if value is _ASK_PYDICOM:
             value = _text(ds.get(keyword))
@@ -289,17 +297,20 @@ def _geometry(ds: Dataset, header: dict[str, Any] | None = None) -> dict[str, An
 
 def _header_plain(header: dict[str, Any] | None, keyword: str) -> Any:
     """:func:`_plain` of pydicom's value of *keyword* (a list when multi-valued), from the header."""
-    values = _header_values(header, keyword)
+    if header is None:
+        return _ASK_PYDICOM
+    element = header.get(_json_key(keyword))
+    values = _header_values(element)
     if values is None or values is _ASK_PYDICOM:
         return values
-    vr = header[_json_key(keyword)]["vr"]  # type: ignore[index]
+    vr = element["vr"]  # type: ignore[index]
     if vr == "AT":
         values = [int(v, 16) for v in values]
-    elif vr in _NOT_TEXT_VRS - {"DS", "FL", "FD"}:
+    elif vr in _NOT_PLAIN_VRS:
         return _ASK_PYDICOM
-    elif vr not in ("DS", "FL", "FD"):
+    elif vr not in _NUMBER_VRS:
         values = [v.strip() if isinstance(v, str) else v for v in values]
-    if not all(isinstance(v, int | float | str) for v in values):
+    if not all(isinstance(v, _PLAIN) for v in values):
         return _ASK_PYDICOM
     if len(values) == 1:
         return None if values[0] == "" else values[0]
