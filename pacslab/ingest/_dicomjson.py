@@ -27,8 +27,9 @@ propagate, as pydicom's would. Non-default pydicom settings (``config``, hooks)
 raise :class:`UnsupportedSettingsError`: the caller then uses pydicom throughout.
 
 A value seen before (the files of a series repeat most of their header) is not read again:
-its encoded element is kept (a bounded memo, per process) and shared by the dicts returned
-since, which are therefore read-only.
+its encoded element is kept with its JSON text (a bounded memo, per process) and shared by the
+dicts returned since, which are therefore read-only; :func:`dumps` writes a header's JSON from
+those texts.
 
 The tests (``tests/test_ingest/test_header_json.py``) compare the output with
 pydicom's on its test files, the synthetic studies and fuzzed mutants.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import re
 from collections.abc import Callable
 from struct import unpack
@@ -52,7 +54,7 @@ from pydicom.dataset import Dataset
 
 from pacslab.ingest._rawread import sequence_items
 
-__all__ = ["UnsupportedSettingsError", "dataset_to_json_dict"]
+__all__ = ["UnsupportedSettingsError", "dataset_to_json_dict", "dumps"]
 
 #: Handed back by a value reader that leaves the element to pydicom.
 _DELEGATE: Any = object()
@@ -69,9 +71,24 @@ _BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 _IS_RE = re.compile(r" *[+-]?[0-9]{1,15} *")  # longer integers may become ISfloat in pydicom
 _DS_RE = re.compile(r" *[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)? *")
 
+#: ``json.dumps(..., separators=(",", ":"))`` without building an encoder each time, nor looking for cycles
+#: (encoded elements are trees of fresh dicts and lists).
+_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+class _Encoded(dict):  # type: ignore[type-arg]
+    """An encoded element kept in the memo, with its JSON text (``json.dumps``, compact separators)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, encoded: dict[str, Any]) -> None:
+        super().__init__(encoded)
+        self.text = _JSON.encode(encoded)
+
+
 #: Encoded values by (VR, value bytes, little endian, text codec): the files of a series repeat most of their
 #: header, and its values' JSON is shared between the headers of the files that have them (read-only).
-_MEMO: dict[tuple[str, bytes, bool, str | None], dict[str, Any]] = {}
+_MEMO: dict[tuple[str, bytes, bool, str | None], _Encoded] = {}
 _MEMO_ENTRIES = 8192
 _MEMO_VALUE_BYTES = 256
 
@@ -322,7 +339,7 @@ class _Encoder:
             if key is not None:
                 if len(_MEMO) >= _MEMO_ENTRIES:
                     _MEMO.clear()
-                _MEMO[key] = encoded
+                encoded = _MEMO[key] = _Encoded(encoded)
         return encoded
 
     def raw_sequence(self, elem: RawDataElement, ds: Dataset) -> Any:
@@ -352,6 +369,18 @@ def _codec(ds: Dataset) -> str | None:
     if isinstance(charset, str):
         return _CODECS.get(charset)
     return _CODECS.get(charset[0]) if len(charset) == 1 else None
+
+
+def dumps(header: dict[str, Any]) -> str:
+    """``json.dumps(header, separators=(",", ":"))`` of a :func:`dataset_to_json_dict` result.
+
+    Elements from the memo bring their text along: only the others are dumped.
+    """
+    parts = []
+    for key, element in header.items():
+        text = element.text if type(element) is _Encoded else _JSON.encode(element)
+        parts.append(f'"{key}":{text}')
+    return "{" + ",".join(parts) + "}"
 
 
 def dataset_to_json_dict(

@@ -29,6 +29,7 @@ from pacslab.catalog.models import (
     InstanceRecord,
 )
 from pacslab.ingest._dicomjson import dataset_to_json_dict
+from pacslab.ingest._dicomjson import dumps as dumps_header
 from pacslab.ingest._rawread import read_part10
 from pacslab.storage import Codec, OriginalStore
 
@@ -166,8 +167,7 @@ def _header(ds: Dataset) -> tuple[str, dict[str, Any] | None]:
         warnings.simplefilter("ignore")
         try:
             header = dataset_to_json_dict(ds, bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=_bulk_uri)
-            # a tree of fresh dicts and lists: no cycle to look for (a quarter of the dump's time)
-            return json.dumps(header, separators=(",", ":"), check_circular=False), header
+            return dumps_header(header), header
         except Exception:  # noqa: BLE001, S110 - pydicom below says what is wrong, or that nothing is
             pass
     try:
