@@ -384,18 +384,24 @@ def test_synthetic_studies(synthetic: tuple[str, dict[str, list[bytes]]]) -> Non
                 raise AssertionError(f"{name}: {exc}") from None
 
 
+def _record_calls(monkeypatch: pytest.MonkeyPatch, method: str) -> list[Any]:
+    """Have ``Dataset.<method>`` note each call (its first argument, or the dataset); returns the notes."""
+    calls: list[Any] = []
+    original = getattr(Dataset, method)
+
+    def recording(self: Dataset, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0] if args else self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Dataset, method, recording)
+    return calls
+
+
 def test_synthetic_studies_take_the_fast_path(
     synthetic: tuple[str, dict[str, list[bytes]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     syntax, series = synthetic
-    calls: list[Dataset] = []
-    original = Dataset.to_json_dict
-
-    def recording(self: Dataset, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Dataset, "to_json_dict", recording)
+    calls = _record_calls(monkeypatch, "to_json_dict")
     for name, files in series.items():
         for data in files:
             # no fallback to pydicom for the whole dataset ...
@@ -415,17 +421,10 @@ def test_catalog_columns_of_synthetic_studies_come_from_the_header(
 ) -> None:
     # names included: converting an element through pydicom would pass the equality tests, slowly
     _, series = synthetic
-    asked: list[Any] = []
-    original = Dataset.get
-
-    def recording(self: Dataset, key: Any, default: Any = None) -> Any:
-        asked.append(key)
-        return original(self, key, default)
-
     for name, files in series.items():
         ds = read_dataset(files[0], check=False)
         header = _header(ds)[1]
-        monkeypatch.setattr(Dataset, "get", recording)
+        asked = _record_calls(monkeypatch, "get")
         attributes = prepare._attributes(ds, prepare._transfer_syntax(ds), header)
         monkeypatch.undo()
         assert attributes["PatientName"], name
