@@ -110,6 +110,9 @@ def _run(args: argparse.Namespace) -> int:
     except PacslabError as exc:
         print(f"pacslab {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (``pacslab ls ROOT instances | head``): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere
+        return 128 + 13  # as a shell reports a command that SIGPIPE ended
     except OSError as exc:
         if not is_out_of_space(exc):
             raise

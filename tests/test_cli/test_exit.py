@@ -12,10 +12,14 @@ import pytest
 from pacslab import examples
 
 
-def _program(*args: str, before: str = "") -> subprocess.CompletedProcess[str]:
+def _command(*args: str, before: str = "") -> list[str]:
     """``pacslab ARGS`` as the console script runs it, after the Python statements *before*."""
     code = f"import sys\n{before}\nfrom pacslab.cli.main import main\nsys.argv[1:] = {list(args)!r}\nsys.exit(main())"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return [sys.executable, "-c", code]
+
+
+def _program(*args: str, before: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_command(*args, before=before), capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +60,13 @@ def test_output_that_cannot_be_flushed_gives_status_120_as_python_does(archive: 
         "import io\nclass Gone(io.StringIO):\n    def flush(self):\n        raise BrokenPipeError\nsys.stdout = Gone()"
     )
     assert _program("info", str(archive), before=stream).returncode == 120
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(archive: Path) -> None:
+    proc = subprocess.Popen(_command("ls", str(archive), "instances"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100)  # the first line, then the pipe is closed: the rest (~150 KB) cannot be written
+    proc.stdout.close()
+    error = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, error
+    assert "Traceback" not in error and "BrokenPipeError" not in error, error
