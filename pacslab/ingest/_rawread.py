@@ -215,7 +215,7 @@ def _elements(
                 raise _Declined  # pydicom may read it as a sequence
             else:
                 value = read_undefined_length_value(fp, True, SequenceDelimiterTag, None)
-                out[tag] = RawDataElement(tag, vr, length, value, pos, False, True)
+                out[tag] = _new_tuple(RawDataElement, (tag, vr, length, value, pos, False, True, True, False))
             pos = fp.tell()
             continue
         if pos + length > end:
