@@ -23,6 +23,7 @@ import tornado.web
 from tornado.iostream import StreamClosedError
 
 from pacslab.dicomweb.auth import AuthenticationError, Principal, RoleValues, TokenStore
+from pacslab.dicomweb.multipart import Part, SpooledParts
 from pacslab.dicomweb.routes import ROUTES, Route
 from pacslab.dicomweb.service import (
     AuditEntry,
@@ -119,6 +120,7 @@ class DicomwebMixin:
         self._chunks: list[bytes] = []
         self._received = 0
         self._too_large = False
+        self._spool: SpooledParts | None = None
 
     # -- hooks -------------------------------------------------------------------------
     async def authenticate(self) -> Principal:
@@ -128,6 +130,15 @@ class DicomwebMixin:
     def body(self) -> bytes:
         """The request body."""
         return bytes(self.request.body or b"")
+
+    def parts(self) -> list[Part] | None:
+        """The parts of a body split into files as it arrived (:meth:`DicomwebService.spool`), or None."""
+        return None
+
+    def _discard_spool(self) -> None:
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.discard()
 
     # -- dispatch -----------------------------------------------------------------------
     def _base_url(self) -> str:
@@ -169,6 +180,7 @@ class DicomwebMixin:
                 headers={k.lower(): v for k, v in self.request.headers.items()},
                 body=self.body(),
                 address=self.request.remote_ip,
+                parts=self.parts(),
             )
             service_method = getattr(self.context.service, operation.method)
             audited = principal if operation.audited else None
@@ -192,7 +204,10 @@ class DicomwebMixin:
 
     def _serve(self, service_method: Any, request: Request, audited: Principal | None, **kwargs: Any) -> Response:
         """In the executor: run the service; audit a whole response there too (one trip, not two)."""
-        response: Response = service_method(request, **kwargs)
+        try:
+            response: Response = service_method(request, **kwargs)
+        finally:
+            self._discard_spool()  # what the service did not move into the archive goes before the answer
         if audited is not None and response.audit is not None and isinstance(response.body, bytes | bytearray):
             self._audit_now(audited, response.audit)
             response.audit = None
@@ -352,17 +367,40 @@ class DicomwebHandler(DicomwebMixin, tornado.web.RequestHandler):
             self._write_error(413, f"The request body has {length} bytes; this server takes at most {limit}.")
             return
         self.request.connection.set_max_body_size(max(limit, 1) * 2 + 2**20)
+        operation = self.route.operations[self.request.method]
+        if operation.method == "store" and self._principal.role.allows(operation.role):
+            # a STOW-RS body goes to files part by part as it arrives, not into memory whole
+            self._spool = self.context.service.spool(self.request.headers.get("Content-Type", ""))
 
     def data_received(self, chunk: bytes) -> None:  # noqa: D102
         self._received += len(chunk)
         if self._received > self.context.service.max_body_size:
             self._too_large = True
             self._chunks = []
+            self._discard_spool()
+        elif self._spool is not None:
+            self._spool.feed(chunk)
         elif not self._too_large:
             self._chunks.append(chunk)
 
     def body(self) -> bytes:  # noqa: D102
         return b"".join(self._chunks)
+
+    def parts(self) -> list[Part] | None:  # noqa: D102
+        if self._spool is None:
+            return None
+        try:
+            return self._spool.close()
+        except BaseException:  # malformed, or a full disk: answered at once, its files gone first
+            self._discard_spool()
+            raise
+
+    def on_finish(self) -> None:  # noqa: D102 - a request answered before its service ran (401, 400, …)
+        self._discard_spool()
+
+    def on_connection_close(self) -> None:  # noqa: D102
+        super().on_connection_close()
+        self._discard_spool()
 
     async def get(self, **path: str) -> None:  # noqa: D102
         await self.dispatch("GET", path)

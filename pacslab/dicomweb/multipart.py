@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 
@@ -15,6 +17,7 @@ __all__ = [
     "parse_media_type",
     "parse_multipart",
     "Part",
+    "SpooledParts",
 ]
 
 
@@ -32,15 +35,23 @@ class MediaType:
 
 @dataclasses.dataclass(frozen=True)
 class Part:
-    """One part of a multipart body."""
+    """One part of a multipart body: its content in *data*, or in the file *path* when it was spooled."""
 
     headers: dict[str, str]
-    data: bytes
+    data: bytes = b""
+    path: str | None = None
 
     @property
     def content_type(self) -> MediaType:
         """The part's media type (``application/octet-stream`` when it names none)."""
         return parse_media_type(self.headers.get("content-type", "application/octet-stream"))
+
+    def read(self) -> bytes:
+        """The part's content."""
+        if self.path is None:
+            return self.data
+        with open(self.path, "rb") as fh:
+            return fh.read()
 
 
 def _split_params(text: str) -> list[str]:
@@ -89,6 +100,13 @@ def parse_accept(text: str | None) -> list[MediaType]:
     return [parse_media_type(r) for r in ranges if r.strip()]
 
 
+_NO_BOUNDARY = "The body does not contain the boundary {!r} it declares."
+_NO_CRLF = "A multipart boundary is not followed by CRLF; the body is malformed."
+_CUT_SHORT = "The multipart body ends before its closing boundary; it was cut short or is malformed."
+_NO_BLANK_LINE = "A multipart part has no blank line between its headers and its content."
+_NO_PARTS = "The multipart body holds no parts."
+
+
 def parse_multipart(body: bytes, content_type: str) -> list[Part]:
     """Split a ``multipart/related`` body into its parts.
 
@@ -109,7 +127,7 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
     marker = b"--" + boundary.encode("latin-1")
     start = body.find(marker)
     if start < 0 or (start > 0 and body[start - 2 : start] != b"\r\n"):
-        raise InvalidDicomInputError(f"The body does not contain the boundary {boundary!r} it declares.")
+        raise InvalidDicomInputError(_NO_BOUNDARY.format(boundary))
     parts: list[Part] = []
     pos = start + len(marker)
     delimiter = b"\r\n" + marker
@@ -117,33 +135,198 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
         if body[pos : pos + 2] == b"--":
             break
         if body[pos : pos + 2] != b"\r\n":
-            raise InvalidDicomInputError("A multipart boundary is not followed by CRLF; the body is malformed.")
+            raise InvalidDicomInputError(_NO_CRLF)
         end = body.find(delimiter, pos + 2)
         if end < 0:
-            raise InvalidDicomInputError(
-                "The multipart body ends before its closing boundary; it was cut short or is malformed."
-            )
+            raise InvalidDicomInputError(_CUT_SHORT)
         first = pos + 2  # the part's first byte; its content is copied once, straight from the body
-        head_end = body.find(b"\r\n\r\n", first, end)
+        head_end = first if body.startswith(b"\r\n", first, end) else body.find(b"\r\n\r\n", first, end)
         if head_end < 0:
-            if body.startswith(b"\r\n", first, end):  # a part with no header fields
-                head, data = b"", body[first + 2 : end]
-            else:
-                raise InvalidDicomInputError("A multipart part has no blank line between its headers and its content.")
-        else:
-            head, data = body[first:head_end], body[head_end + 4 : end]
-        headers: dict[str, str] = {}
-        for line in head.decode("latin-1").split("\r\n"):
-            if line.strip():
-                name, sep, value = line.partition(":")
-                if not sep:
-                    raise InvalidDicomInputError(f"A multipart part header line {line!r} is malformed.")
-                headers[name.strip().lower()] = value.strip()
-        parts.append(Part(headers, data))
+            raise InvalidDicomInputError(_NO_BLANK_LINE)
+        # a part with no header fields starts with the blank line (CRLF) itself
+        head, data = body[first:head_end], body[head_end + (2 if head_end == first else 4) : end]
+        parts.append(Part(_part_headers(head), data))
         pos = end + len(delimiter)
     if not parts:
-        raise InvalidDicomInputError("The multipart body holds no parts.")
+        raise InvalidDicomInputError(_NO_PARTS)
     return parts
+
+
+def _part_headers(head: bytes) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in head.decode("latin-1").split("\r\n"):
+        if line.strip():
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise InvalidDicomInputError(f"A multipart part header line {line!r} is malformed.")
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+class SpooledParts:
+    """A ``multipart/related`` body split into its parts as it arrives, each part's content written to a file.
+
+    A server feeds it the body chunk by chunk (:meth:`feed`); the content of part *n* goes to
+    ``<directory>/<n>`` and the body is never held in memory whole. :meth:`close` returns the
+    parts (:class:`Part` with a ``path``), or raises what :func:`parse_multipart` would for the
+    same body; :meth:`discard` removes the folder with whatever is left in it. A STOW-RS request
+    of 32 CT images was joined into one buffer, split into 32 copies and pickled to the worker
+    processes; spooled, each image is written once, and the worker that archives it uncompressed
+    moves the file into place.
+
+    Parameters
+    ----------
+    boundary : str
+        The body's boundary (the ``boundary`` parameter of its Content-Type).
+    directory : str
+        A folder to create for the parts' files; it must not exist.
+
+    Raises
+    ------
+    OSError
+        The folder cannot be created.
+    """
+
+    #: The most bytes of preamble or of one part's header fields taken before the body is called malformed.
+    MAX_HEAD = 64 << 10
+
+    def __init__(self, boundary: str, directory: str) -> None:
+        self.directory = directory
+        self._boundary = boundary
+        self._marker = b"--" + boundary.encode("latin-1")
+        self._delimiter = b"\r\n" + self._marker
+        self._state = self._preamble
+        self._pending = b""
+        self._error: Exception | None = None
+        self._parts: list[Part] = []
+        self._headers: dict[str, str] = {}
+        self._fd: int | None = None
+        os.mkdir(directory)
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next chunk of the body (an error is kept for :meth:`close`; what follows it is ignored)."""
+        if self._error is not None or self._state is None:
+            return
+        data, pos = chunk, 0
+        try:
+            if self._pending and self._state == self._content:
+                data = self._content_tail(data)
+            elif self._pending:
+                data, self._pending = self._pending + data, b""
+            while pos < len(data) and self._state is not None:
+                after = self._state(data, pos)
+                if after is None:  # the state kept what it needs of data[pos:] in self._pending
+                    break
+                pos = after
+        except (InvalidDicomInputError, OSError) as exc:
+            self._error = exc
+            self._close_file()
+
+    def close(self) -> list[Part]:
+        """The parts, once the whole body was fed.
+
+        Raises
+        ------
+        InvalidDicomInputError
+            The body is malformed, cut short or holds no parts.
+        OSError
+            A part's file could not be written (a full disk).
+        """
+        self._close_file()
+        if self._error is not None:
+            raise self._error
+        if self._state == self._preamble:
+            raise InvalidDicomInputError(_NO_BOUNDARY.format(self._boundary))
+        if self._state is not None:
+            raise InvalidDicomInputError(_CUT_SHORT)
+        if not self._parts:
+            raise InvalidDicomInputError(_NO_PARTS)
+        return list(self._parts)
+
+    def discard(self) -> None:
+        """Remove the parts' folder and what is still in it."""
+        self._close_file()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- states: each reads data[pos:] and returns where it stopped, or keeps what it needs and returns None --
+    def _preamble(self, data: bytes, pos: int) -> int | None:
+        start = data.find(self._marker, pos)  # pos is 0: the preamble is kept until the first boundary
+        if start < 0:
+            if len(data) > self.MAX_HEAD:
+                raise InvalidDicomInputError(_NO_BOUNDARY.format(self._boundary))
+            return self._wait(data, pos)
+        if start > 0 and data[start - 2 : start] != b"\r\n":
+            raise InvalidDicomInputError(_NO_BOUNDARY.format(self._boundary))
+        self._state = self._after_boundary
+        return start + len(self._marker)
+
+    def _after_boundary(self, data: bytes, pos: int) -> int | None:
+        if len(data) - pos < 2:
+            return self._wait(data, pos)
+        if data.startswith(b"--", pos):
+            self._state = None
+            return len(data)
+        if not data.startswith(b"\r\n", pos):
+            raise InvalidDicomInputError(_NO_CRLF)
+        self._state = self._part_head
+        return pos + 2
+
+    def _part_head(self, data: bytes, pos: int) -> int | None:
+        if len(data) - pos < 2:
+            return self._wait(data, pos)
+        if data.startswith(b"\r\n", pos):  # a part with no header fields
+            head, content = b"", pos + 2
+        else:
+            end = data.find(b"\r\n\r\n", pos, pos + self.MAX_HEAD)
+            # a delimiter before the blank line ends, or without one: the part has no blank line
+            stop = end + 3 + len(self._delimiter) if end >= 0 else len(data)
+            if data.find(self._delimiter, pos, stop) >= 0 or (end < 0 and len(data) - pos > self.MAX_HEAD):
+                raise InvalidDicomInputError(_NO_BLANK_LINE)
+            if end < 0 or len(data) < end + 2 + len(self._delimiter):  # the blank line may be a delimiter's CRLF
+                return self._wait(data, pos)
+            head, content = data[pos:end], end + 4
+        self._headers = _part_headers(head)
+        path = os.path.join(self.directory, str(len(self._parts) + 1))
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        self._state = self._content
+        return content
+
+    def _content(self, data: bytes, pos: int) -> int | None:
+        end = data.find(self._delimiter, pos)
+        if end < 0:
+            keep = min(len(data) - pos, len(self._delimiter) - 1)  # the start of a delimiter the next chunk ends
+            self._write(memoryview(data)[pos : len(data) - keep])
+            return self._wait(data, len(data) - keep)
+        self._write(memoryview(data)[pos:end])
+        self._close_file()
+        self._parts.append(Part(self._headers, path=os.path.join(self.directory, str(len(self._parts) + 1))))
+        self._state = self._after_boundary
+        return end + len(self._delimiter)
+
+    def _wait(self, data: bytes, pos: int) -> None:
+        self._pending = data[pos:]
+
+    def _content_tail(self, chunk: bytes) -> bytes:
+        """*chunk*, or the content's kept tail and *chunk* when a delimiter may start in that tail.
+
+        The tail is shorter than a delimiter: a delimiter starting in it ends in the first
+        bytes of a chunk at least as long as one, so only those are joined to it to look.
+        """
+        tail, self._pending = self._pending, b""
+        if len(chunk) >= len(self._delimiter) and (tail + chunk[: len(self._delimiter)]).find(self._delimiter) < 0:
+            self._write(memoryview(tail))
+            return chunk
+        return tail + chunk
+
+    def _write(self, view: memoryview) -> None:
+        assert self._fd is not None
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def new_boundary() -> str:

@@ -204,6 +204,7 @@ class DicomwebServer:
         self._http = tornado.httpserver.HTTPServer(
             self.application(),
             max_body_size=2**62,
+            chunk_size=1 << 20,
             idle_connection_timeout=300,
             xheaders=False,
             ssl_options=self.ssl_context,

@@ -25,7 +25,9 @@ import dataclasses
 import io
 import json
 import logging
+import os
 import re
+import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,8 @@ from pacslab.dicomweb.dicomjson import (
 )
 from pacslab.dicomweb.multipart import (
     MediaType,
+    Part,
+    SpooledParts,
     multipart_content_type,
     multipart_length,
     multipart_stream,
@@ -220,6 +224,9 @@ class Request:
         The authenticated caller.
     address : str, optional
         The client's address, for the audit table.
+    parts : list of Part, optional
+        The parts of a multipart body the server split into files as it arrived
+        (:meth:`DicomwebService.spool`); *body* is empty then.
     """
 
     base_url: str
@@ -228,6 +235,7 @@ class Request:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     body: bytes = b""
     address: str | None = None
+    parts: list[Part] | None = None
 
     def param(self, name: str) -> str | None:
         """The last value of a query parameter."""
@@ -308,6 +316,7 @@ class DicomwebService:
         self.max_results = max_results
         self.max_body_size = max_body_size
         self.ingest_executor = ingest_executor
+        self._spool_checked = False
 
     # -- QIDO-RS -------------------------------------------------------------------------
     def search_studies(self, request: Request) -> Response:
@@ -625,11 +634,38 @@ class DicomwebService:
             raise UnsupportedMediaTypeError(
                 f"This server stores application/dicom parts only, not {part_type!r} (metadata and bulk data)."
             )
-        parts = parse_multipart(request.body, content_type)
+        parts = request.parts if request.parts is not None else parse_multipart(request.body, content_type)
         return self._store_parts(request, parts, study)
 
+    def spool(self, content_type: str) -> SpooledParts | None:
+        """Where a STOW-RS body of *content_type* is split into files as it arrives, or None to keep it in memory.
+
+        A server that receives a body chunk by chunk feeds them to the returned
+        :class:`SpooledParts` and passes its parts as :attr:`Request.parts`. None when the
+        body is not multipart ``application/dicom`` with a boundary (:meth:`store` answers
+        what is wrong with it) or the archive cannot move received files into place
+        (:meth:`OriginalStore.spool`). Folders left by a server that stopped mid-request are
+        removed once they are an hour old.
+        """
+        media = parse_media_type(content_type)
+        boundary = media.param("boundary")
+        folder = self.archive.originals.spool()
+        if media.type != "multipart/related" or not boundary or folder is None:
+            return None
+        if (media.param("type") or "application/dicom").lower() != "application/dicom":
+            return None
+        if not self._spool_checked:
+            self._spool_checked = True
+            self.archive.originals.remove_stale_spool()
+        try:
+            os.makedirs(folder, exist_ok=True)
+            return SpooledParts(boundary, os.path.join(folder, uuid.uuid4().hex))
+        except OSError:
+            logger.warning("cannot spool STOW-RS bodies in %s; keeping them in memory", folder, exc_info=True)
+            return None
+
     def _store_parts(self, request: Request, parts: list[Any], study: str | None) -> Response:
-        from pacslab.ingest.pipeline import ingest_many
+        from pacslab.ingest.pipeline import Spooled, ingest_many
 
         referenced: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
@@ -644,15 +680,14 @@ class DicomwebService:
                 reasons.append(f"part {index} is {part.content_type.type!r}, not application/dicom")
                 not_dicom += 1
                 continue
-            ident = _identify(part.data) if study is not None else {}  # parsed again in ingest only to check the study
+            ident = _identify(part.read()) if study is not None else {}  # parsed again in ingest: only for the study
             if study is not None and ident.get("StudyInstanceUID") not in (None, study):
                 failed.append(_failed(ident, FAILURE_MISMATCH))
                 reasons.append(f"part {index} belongs to study {ident['StudyInstanceUID']}, not {study}")
                 continue
             accepted.append((index, part, ident))
-        results = ingest_many(
-            self.archive, [(source, part.data) for _, part, _ in accepted], executor=self.ingest_executor
-        )
+        items = [(source, part.data if part.path is None else Spooled(part.path)) for _, part, _ in accepted]
+        results = ingest_many(self.archive, items, executor=self.ingest_executor)
         for (index, part, ident), (outcome, record) in zip(accepted, results, strict=True):
             if outcome in ("new", "duplicate"):
                 uid = record.study_instance_uid  # type: ignore[union-attr]
@@ -671,7 +706,7 @@ class DicomwebService:
                 reasons.append(f"part {index}: another instance with SOPInstanceUID {attrs['SOPInstanceUID']} "
                                "and other content is already stored")  # fmt: skip
             else:
-                ident = ident or _identify(part.data)
+                ident = ident or _identify(part.read())
                 failed.append(_failed(ident, FAILURE_CANNOT_UNDERSTAND if not ident else FAILURE_PROCESSING))
                 reasons.append(f"part {index}: {record.reason}")  # type: ignore[union-attr]
                 not_dicom += 0 if ident else 1

@@ -403,7 +403,7 @@ def _native_pixel_offset(ds: Dataset, transfer_syntax: str | None, size: int) ->
 
 
 def prepare_instance(
-    data: bytes, source: str, store: OriginalStore, *, hold: bool = False
+    data: bytes, source: str, store: OriginalStore, *, hold: bool = False, received: str | None = None
 ) -> InstanceRecord | Rejection:
     """Validate one file and store it as an original.
 
@@ -418,6 +418,8 @@ def prepare_instance(
     hold : bool
         Do not store an original whose uncompressed pixel data will go into its volume: the
         caller builds that from memory and stores what it does not take (``InstanceRecord.held``).
+    received : str, optional
+        A file on the store's disk that holds *data* (:meth:`OriginalStore.put`).
 
     Returns
     -------
@@ -459,7 +461,7 @@ def prepare_instance(
     if held:
         key, codec, stored_size = store.key(sha256, Codec.RAW), Codec.RAW, len(data)
     else:
-        key, codec, stored_size = store.put(data, sha256, itemsize=itemsize, defer=defer)
+        key, codec, stored_size = store.put(data, sha256, itemsize=itemsize, defer=defer, received=received)
     return InstanceRecord(
         attributes=_attributes(ds, transfer_syntax, header_dict),
         header=header,

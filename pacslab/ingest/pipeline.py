@@ -51,6 +51,7 @@ __all__ = [
     "ingest_many",
     "ingest_paths",
     "ingest_sources",
+    "Spooled",
 ]
 
 logger = logging.getLogger(__name__)
@@ -91,9 +92,22 @@ def quarantine(store: OriginalStore, name: str, data: bytes, reason: str, sha256
     return key
 
 
-def _prepare_one(store: OriginalStore, name: str, data: bytes, *, hold: bool = False) -> InstanceRecord | Rejection:
+@dataclasses.dataclass(frozen=True)
+class Spooled:
+    """A received file already written to *path* on the archive's disk (a STOW-RS part, :meth:`OriginalStore.spool`).
+
+    The worker that prepares it reads it there, and an original stored as received is this
+    file moved into place: its bytes cross no pipe and are not written a second time.
+    """
+
+    path: str
+
+
+def _prepare_one(
+    store: OriginalStore, name: str, data: bytes, *, hold: bool = False, received: str | None = None
+) -> InstanceRecord | Rejection:
     try:
-        result = prepare_instance(data, name, store, hold=hold)
+        result = prepare_instance(data, name, store, hold=hold, received=received)
     except EncryptionKeyError:
         raise  # no key for an encrypted archive: the archive's problem, not the file's
     except Exception as exc:  # noqa: BLE001 - one bad file never stops a batch
@@ -197,9 +211,20 @@ def _catalog_order(row: dict[str, Any]) -> tuple[bool, int, str]:
     return number is not None, number or 0, row["SOPInstanceUID"]
 
 
-def _prepare_items(root_url: str, items: Sequence[tuple[str, bytes]]) -> list[InstanceRecord | Rejection]:
+def _prepare_items(root_url: str, items: Sequence[tuple[str, bytes | Spooled]]) -> list[InstanceRecord | Rejection]:
     store = _store(root_url)
-    return [_prepare_one(store, name, data) for name, data in items]
+    return [_prepare_item(store, name, payload) for name, payload in items]
+
+
+def _prepare_item(store: OriginalStore, name: str, payload: bytes | Spooled) -> InstanceRecord | Rejection:
+    if not isinstance(payload, Spooled):
+        return _prepare_one(store, name, payload)
+    try:
+        with open(payload.path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return Rejection(name, f"the received file could not be read back ({exc.strerror or exc})")
+    return _prepare_one(store, name, data, received=payload.path)
 
 
 def _build_one(
@@ -290,8 +315,11 @@ def _init_worker(settings: dict[str, Any]) -> None:
     """
     from numcodecs import blosc
 
+    from pacslab._serving import keep_freed_memory
+
     config.update(settings)
     blosc.set_nthreads(1)
+    keep_freed_memory()
     gc.freeze()
 
 
@@ -550,13 +578,14 @@ def ingest_bytes(archive: Archive, data: bytes, *, source: str) -> tuple[str, In
 
 
 def ingest_many(
-    archive: Archive, items: Sequence[tuple[str, bytes]], *, executor: cf.Executor | None = None
+    archive: Archive, items: Sequence[tuple[str, bytes | Spooled]], *, executor: cf.Executor | None = None
 ) -> list[tuple[str, InstanceRecord | Rejection]]:
-    """Ingest instances received in memory (a STOW-RS request), prepared in *executor*, committed together.
+    """Ingest instances received (a STOW-RS request), prepared in *executor*, committed together.
 
     Parameters
     ----------
-    items : sequence of (source, bytes)
+    items : sequence of (source, bytes or Spooled)
+        Each instance's bytes, or the file they were received into (:class:`Spooled`).
     executor : concurrent.futures.Executor, optional
         Where files are parsed, hashed and stored (:func:`ingest_executor`); here when None.
 
@@ -567,7 +596,7 @@ def ingest_many(
         and its :class:`InstanceRecord` or :class:`Rejection`. Volumes are left pending.
     """
     if executor is None or len(items) == 0:
-        prepared = [_prepare_one(archive.originals, source, data) for source, data in items]
+        prepared = [_prepare_item(archive.originals, source, payload) for source, payload in items]
     else:  # a few items per task: every worker gets a share of a small request too
         size = max(1, min(8, -(-len(items) // (2 * _workers()))))
         tasks = ((archive.url, batch) for batch in _batches(items, size))

@@ -26,7 +26,9 @@ import enum
 import hashlib
 import itertools
 import os
+import shutil
 import threading
+import time
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
@@ -45,6 +47,8 @@ __all__ = ["Codec", "OriginalStore", "decode_blob", "encode_blob"]
 
 #: The archive's settings file, at its root (where an encrypted archive names its key).
 SETTINGS_NAME = "pacslab.yaml"
+#: The folder, at the root, of files being received (STOW-RS parts) before they are archived.
+SPOOL = "spool"
 
 
 class Codec(enum.StrEnum):
@@ -233,7 +237,9 @@ class OriginalStore:
         """The filesystem path of a storage key."""
         return join(self.root.rsplit("/originals", 1)[0], key)
 
-    def put(self, data: bytes, sha256: str, *, itemsize: int = 1, defer: bool = False) -> tuple[str, Codec, int]:
+    def put(
+        self, data: bytes, sha256: str, *, itemsize: int = 1, defer: bool = False, received: str | None = None
+    ) -> tuple[str, Codec, int]:
         """Store *data* (whose hash is *sha256*) unless a whole-file blob with that hash exists.
 
         Parameters
@@ -245,6 +251,9 @@ class OriginalStore:
         defer : bool
             Store it uncompressed for now: volume building will move its pixel data into the
             volume (or compress it) shortly, and compressing it first would be wasted work.
+        received : str, optional
+            A file in :meth:`spool` that holds *data*: stored uncompressed, that file is moved
+            into place instead of *data* being written again (the caller removes it otherwise).
 
         Returns
         -------
@@ -260,7 +269,52 @@ class OriginalStore:
         defer = defer and not self.encrypted
         codec, payload = (Codec.RAW, data) if defer else encode_blob(data, itemsize=itemsize)
         key = self.key(sha256, codec)
+        if received is not None and codec is Codec.RAW and self.spool() is not None and self._move(received, key):
+            return key, codec, len(data)
         return key, codec, self._write(key, payload)
+
+    def spool(self) -> str | None:
+        """A folder for files being received (``<root>/spool``), from which :meth:`put` moves them into place.
+
+        None where a file cannot be moved into place (object stores; encrypted archives, whose
+        blobs are sealed): received files are then kept in memory.
+        """
+        if not self._local or self.encrypted:
+            return None
+        return join(self._archive_root, SPOOL)
+
+    def remove_stale_spool(self, *, older_than: float = 3600.0) -> list[str]:
+        """Remove the folders in :meth:`spool` unchanged for *older_than* seconds; return them.
+
+        A server that stopped in the middle of a request left them.
+        """
+        folder = self.spool()
+        removed: list[str] = []
+        try:
+            entries = list(os.scandir(folder)) if folder is not None else []
+        except FileNotFoundError:
+            return removed
+        for entry in entries:
+            try:
+                stale = time.time() - entry.stat(follow_symlinks=False).st_mtime > older_than
+            except FileNotFoundError:
+                continue
+            if stale:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+        return removed
+
+    def _move(self, received: str, key: str) -> bool:
+        """Rename *received* to blob *key* (atomically, as :func:`write_atomic`); False if it is not there."""
+        path = self.path(key)
+        try:
+            os.replace(received, path)
+        except FileNotFoundError:
+            if not os.path.exists(received):
+                return False
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(received, path)
+        return True
 
     def whole_file(self, sha256: str) -> tuple[str, Codec, int] | None:
         """The whole-file blob stored for *sha256*, if any, with its size.

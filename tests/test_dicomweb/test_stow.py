@@ -236,3 +236,140 @@ def test_a_full_disk_is_507_saying_so_and_nothing_is_stored(
     assert empty.archive.catalog.count("instances", {}) == 0
     assert status_for(OSError(errno.EDQUOT, "Disk quota exceeded")) == 507
     assert status_for(OSError(errno.EIO, "Input/output error")) == 500  # other failures stay internal errors
+
+
+# -- bodies spooled to files as they arrive ------------------------------------------------------
+def _spool_folder(served: Served) -> Path:
+    return Path(served.archive.root) / "spool"
+
+
+def _spooled_requests(served: Served) -> list[Path]:
+    return sorted(_spool_folder(served).iterdir()) if _spool_folder(served).exists() else []
+
+
+def test_spooled_instances_are_moved_into_place_not_written_again(tmp_path: Path, data_files: list[Path]) -> None:
+    import os
+
+    from pacslab import open_archive
+    from pacslab.dicomweb import DicomwebService
+    from pacslab.dicomweb.auth import Principal, RoleValues
+    from pacslab.dicomweb.service import Request
+
+    # Given a service over a local archive, and a body of uncompressed CT images and one non-DICOM part
+    archive = open_archive(tmp_path / "a", create=True)
+    service = DicomwebService(archive)
+    files = _generated(data_files)[:3]
+    body, ctype = _multipart([p.read_bytes() for p in files] + [b"not DICOM" * 50])
+    spool = service.spool(ctype)
+    assert spool is not None and Path(spool.directory).parent == Path(archive.root) / "spool"
+    for start in range(0, len(body), 5000):
+        spool.feed(body[start : start + 5000])
+    parts = spool.close()
+    inodes = [os.stat(p.path).st_ino for p in parts]
+    # When the service stores the spooled parts
+    request = Request(base_url="http://x/dicom-web", principal=Principal("t", RoleValues.WRITE), parts=parts,
+                      headers={"content-type": ctype})  # fmt: skip
+    response = service.store(request)
+    # Then each image is the very file it was received into, moved into the archive
+    assert response.status == 202
+    rows = archive.catalog.instance_keys()
+    assert len(rows) == 3
+    stored = {os.stat(archive.originals.path(r["stored_key"])).st_ino for r in rows}
+    assert stored == set(inodes[:3])
+    assert [archive.read_instance(r["SOPInstanceUID"]) for r in rows] != []
+    assert sorted(archive.read_instance(r["SOPInstanceUID"]) for r in rows) == sorted(p.read_bytes() for p in files)
+    # and the rejected part is left in the spool, for the server to remove with the request's folder
+    assert [p.name for p in Path(spool.directory).iterdir()] == ["4"]
+    spool.discard()
+    archive.close()
+
+
+def test_stow_over_http_leaves_nothing_in_the_spool(empty: Served, data_files: list[Path]) -> None:
+    # Given a request with good images, one twice, and a part that is not DICOM
+    files = _generated(data_files)[:3]
+    body, ctype = _multipart([p.read_bytes() for p in [*files, files[0]]] + [b"not DICOM" * 50])
+    r = _post(empty, body, ctype)
+    # Then what could be stored is, and the request's spool folder is gone with its response
+    assert r.status_code == 202, r.text
+    assert empty.archive.catalog.count("instances", {}) == 3
+    assert _spool_folder(empty).is_dir()
+    assert _spooled_requests(empty) == []
+    assert empty.archive.verify().ok
+
+
+def test_a_client_gone_mid_body_leaves_nothing_in_the_spool(empty: Served, data_files: list[Path]) -> None:
+    import socket
+    import time
+    import urllib.parse
+
+    # Given a client that sends half of a STOW-RS body and hangs up
+    body, ctype = _multipart([p.read_bytes() for p in _generated(data_files)[:2]])
+    url = urllib.parse.urlsplit(empty.url)
+    head = (f"POST {url.path}/studies HTTP/1.1\r\nHost: {url.hostname}\r\nContent-Type: {ctype}\r\n"
+            f"Authorization: {empty.headers('write')['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+    with socket.create_connection((url.hostname, url.port)) as sock:
+        sock.sendall(head.encode() + body[: len(body) // 2])
+        deadline = time.monotonic() + 30
+        while not _spooled_requests(empty) and time.monotonic() < deadline:  # the server is spooling it
+            time.sleep(0.02)
+        assert _spooled_requests(empty)
+    # Then its spool folder goes, and nothing was stored
+    deadline = time.monotonic() + 30
+    while _spooled_requests(empty) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _spooled_requests(empty) == []
+    assert empty.archive.catalog.count("instances", {}) == 0
+
+
+def test_a_full_disk_while_spooling_is_507_and_nothing_is_stored(
+    empty: Served, data_files: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import pacslab.dicomweb.multipart
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pacslab.dicomweb.multipart.os, "write", full)
+    body, ctype = _multipart([p.read_bytes() for p in _generated(data_files)[:2]])
+    r = _post(empty, body, ctype)
+    monkeypatch.undo()
+    assert r.status_code == 507, r.text
+    assert "storage is full" in r.json()["message"]
+    assert empty.archive.catalog.count("instances", {}) == 0
+    assert _spooled_requests(empty) == []
+
+
+def test_spool_folders_left_by_a_stopped_server_go_once_an_hour_old(empty: Served, data_files: list[Path]) -> None:
+    import os
+    import time
+
+    # Given folders a server left in the spool when it stopped: one two hours old, one just now
+    old, recent = _spool_folder(empty) / "old-request", _spool_folder(empty) / "recent-request"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / "1").write_bytes(b"half a part")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    # When the server spools its first request
+    body, ctype = _multipart([_generated(data_files)[0].read_bytes()])
+    assert _post(empty, body, ctype).status_code == 200
+    # Then the old folder is gone and the recent one stays
+    assert _spooled_requests(empty) == [recent]
+
+
+def test_no_spool_where_received_files_cannot_be_moved_into_place(tmp_path: Path) -> None:
+    from pacslab import open_archive
+    from pacslab.dicomweb import DicomwebService
+
+    ctype = 'multipart/related; type="application/dicom"; boundary=x'
+    archive = open_archive(tmp_path / "a", create=True)
+    assert DicomwebService(archive).spool(ctype) is not None
+    # bodies that are not multipart application/dicom with a boundary are left to the service to answer
+    for other in ("application/json", 'multipart/related; type="application/dicom"',
+                  'multipart/related; type="application/dicom+json"; boundary=x'):  # fmt: skip
+        assert DicomwebService(archive).spool(other) is None
+    archive.close()
+    memory = open_archive("memory://spool-test/a", create=True)
+    assert memory.originals.spool() is None and DicomwebService(memory).spool(ctype) is None
+    memory.close()
