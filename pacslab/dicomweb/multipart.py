@@ -172,7 +172,8 @@ class SpooledParts:
     same body; :meth:`discard` removes the folder with whatever is left in it. A STOW-RS request
     of 32 CT images was joined into one buffer, split into 32 copies and pickled to the worker
     processes; spooled, each image is written once, and the worker that archives it uncompressed
-    moves the file into place.
+    moves the file into place (``benchmarks/dicomweb.py``: STOW-RS from 1.2× to 2.0–2.1× Orthanc's
+    files/s, four clients posting 32 images a request).
 
     Parameters
     ----------

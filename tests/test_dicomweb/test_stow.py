@@ -305,8 +305,9 @@ def test_a_client_gone_mid_body_leaves_nothing_in_the_spool(empty: Served, data_
     # Given a client that sends half of a STOW-RS body and hangs up
     body, ctype = _multipart([p.read_bytes() for p in _generated(data_files)[:2]])
     url = urllib.parse.urlsplit(empty.url)
+    token = empty.headers("write")["Authorization"]
     head = (f"POST {url.path}/studies HTTP/1.1\r\nHost: {url.hostname}\r\nContent-Type: {ctype}\r\n"
-            f"Authorization: {empty.headers('write')['Authorization']}\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+            f"Authorization: {token}\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
     with socket.create_connection((url.hostname, url.port)) as sock:
         sock.sendall(head.encode() + body[: len(body) // 2])
         deadline = time.monotonic() + 30
