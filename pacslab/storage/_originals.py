@@ -47,8 +47,8 @@ __all__ = ["Codec", "OriginalStore", "decode_blob", "encode_blob"]
 
 #: The archive's settings file, at its root (where an encrypted archive names its key).
 SETTINGS_NAME = "pacslab.yaml"
-#: The folder, at the root, of files being received (STOW-RS parts) before they are archived.
-SPOOL = "spool"
+#: The folder, at the root, of STOW-RS parts being received before they are archived (``spool/`` is C-STORE's).
+RECEIVING = "stow"
 
 
 class Codec(enum.StrEnum):
@@ -274,14 +274,14 @@ class OriginalStore:
         return key, codec, self._write(key, payload)
 
     def spool(self) -> str | None:
-        """A folder for files being received (``<root>/spool``), from which :meth:`put` moves them into place.
+        """A folder for files being received (``<root>/stow``), from which :meth:`put` moves them into place.
 
         None where a file cannot be moved into place (object stores; encrypted archives, whose
         blobs are sealed): received files are then kept in memory.
         """
         if not self._local or self.encrypted:
             return None
-        return join(self._archive_root, SPOOL)
+        return join(self._archive_root, RECEIVING)
 
     def remove_stale_spool(self, *, older_than: float = 3600.0) -> list[str]:
         """Remove the folders in :meth:`spool` unchanged for *older_than* seconds; return them.

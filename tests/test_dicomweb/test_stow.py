@@ -239,8 +239,8 @@ def test_a_full_disk_is_507_saying_so_and_nothing_is_stored(
 
 
 # -- bodies spooled to files as they arrive ------------------------------------------------------
-def _spool_folder(served: Served) -> Path:
-    return Path(served.archive.root) / "spool"
+def _spool_folder(served: Path | Served) -> Path:
+    return Path(served.archive.root if isinstance(served, Served) else served) / "stow"
 
 
 def _spooled_requests(served: Served) -> list[Path]:
@@ -261,7 +261,7 @@ def test_spooled_instances_are_moved_into_place_not_written_again(tmp_path: Path
     files = _generated(data_files)[:3]
     body, ctype = _multipart([p.read_bytes() for p in files] + [b"not DICOM" * 50])
     spool = service.spool(ctype)
-    assert spool is not None and Path(spool.directory).parent == Path(archive.root) / "spool"
+    assert spool is not None and Path(spool.directory).parent == _spool_folder(Path(archive.root))
     for start in range(0, len(body), 5000):
         spool.feed(body[start : start + 5000])
     parts = spool.close()
@@ -374,3 +374,36 @@ def test_no_spool_where_received_files_cannot_be_moved_into_place(tmp_path: Path
     memory = open_archive("memory://spool-test/a", create=True)
     assert memory.originals.spool() is None and DicomwebService(memory).spool(ctype) is None
     memory.close()
+
+
+def test_stow_bodies_and_the_c_store_spool_keep_out_of_each_others_folders(
+    tmp_path: Path, data_files: list[Path]
+) -> None:
+    import os
+    import time
+
+    from pacslab import open_archive
+    from pacslab.dicomweb import DicomwebService
+    from pacslab.dimse._spool import Spool
+
+    # Given a C-STORE receiver running (idle for two hours) and a STOW-RS body half received, on one archive
+    archive = open_archive(tmp_path / "a", create=True)
+    receiver = Spool(archive)
+    receiver.start()
+    two_hours_ago = time.time() - 7200
+    os.utime(receiver.directory, (two_hours_ago, two_hours_ago))
+    body, ctype = _multipart([p.read_bytes() for p in _generated(data_files)[:2]])
+    spool = DicomwebService(archive).spool(ctype)  # its first use removes stale STOW-RS folders
+    assert spool is not None
+    spool.feed(body[: len(body) // 2])
+    received = sorted(os.listdir(spool.directory))
+    # When a second C-STORE receiver starts, adopting what stopped receivers left
+    other = Spool(archive)
+    other.start()
+    other.stop()
+    # Then the part being received is where it was, and the idle receiver keeps its folder
+    assert received == ["1"] and sorted(os.listdir(spool.directory)) == received
+    assert os.path.isdir(receiver.directory)
+    spool.discard()
+    receiver.stop()
+    archive.close()
