@@ -98,8 +98,10 @@ class DicomwebServer:
     max_results : int
         Most matches a search returns (more are paged with ``offset``, announced by a ``Warning`` header).
     max_body_size : int
-        Largest STOW-RS body in bytes, 1 GiB by default (HTTP 413 beyond). A body is held in
-        memory while its parts are stored, so this bounds the memory one upload takes.
+        Largest STOW-RS body in bytes, 1 GiB by default (HTTP 413 beyond). On a local, unencrypted
+        archive a body is written to disk part by part as it arrives (``ROOT/stow/``), and only one
+        part at a time is read into a worker's memory; otherwise it is held in memory while its
+        parts are stored, and this bounds the memory one upload takes.
     workers : int
         Threads for blocking archive I/O.
     stable_delay : float or None
