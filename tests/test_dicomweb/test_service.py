@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 
@@ -72,6 +74,26 @@ def test_windowing() -> None:
     values = np.array([-1000.0, 40.0, 240.0, 3000.0])
     assert window_to_uint8(values, 40, 400).tolist() == [0, 128, 255, 255]
     assert window_to_uint8(values, 40, 400, "sigmoid")[1] == 128
+
+
+@pytest.mark.parametrize("window", [None, "40,400", "-600,1500,linear_exact", "40,400,sigmoid"])
+def test_rendered_pixels_are_the_windowed_modality_values(window: str | None) -> None:
+    from PIL import Image
+
+    from pacslab import examples
+    from pacslab.dicomweb.render import _stored_range, parse_window, render_frame
+
+    # Given a CT image whose stored values span fewer values than it has pixels (rendered through a table)
+    (ds,) = examples.generate_ct_series(seed=4, n_slices=1, rows=128, columns=128)
+    stored = ds.pixel_array
+    assert _stored_range(stored) is not None
+    # When it is rendered losslessly, Then each pixel is its own modality value windowed
+    got = np.asarray(Image.open(io.BytesIO(render_frame(ds, None, media="image/png", window=window))))
+    values = stored.astype(np.float64) * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    presets = (float(ds.WindowCenter[0]), float(ds.WindowWidth[0]), "linear")  # the first of its presets
+    center, width, function = parse_window(window) or presets
+    assert np.array_equal(got, window_to_uint8(values, center, width, function))
+    assert len(np.unique(got)) > 20  # a real picture, not a flat one
 
 
 @pytest.mark.parametrize(
